@@ -1,0 +1,34 @@
+/* A source as the worker loop sees it: a factory of partitions, one per worker.  A worker
+ * opens its partition on its own thread (so the partition's memory is on that worker's node)
+ * and pulls records from it in bursts; the main thread closes every partition after the
+ * workers have stopped.  One indirect call per burst, never per record. */
+#ifndef WEIR_CORE_SOURCE_H
+#define WEIR_CORE_SOURCE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/schema.h"
+
+struct weir_source_vtable {
+	/* Opens partition @partition of @partition_count for the calling worker; memory comes
+	 * from @arena.  Returns: 0, or -errno (the job stops with that error). */
+	int (*open)(void *ctx, uint32_t partition, uint32_t partition_count, unsigned arena,
+		    void **partition_out);
+	/* Writes up to @capacity records of the source's schema, @record_length bytes apart,
+	 * at @records.  Sets *@ended once the partition has nothing more (and stays so).
+	 * Never blocks: 0 with *ended false means "nothing ready yet, ask again later".
+	 * Context: the worker that opened the partition.  Returns: records written. */
+	uint32_t (*pull)(void *partition, uint8_t *records, uint32_t capacity, bool *ended);
+	/* Frees a partition.  Context: main thread, after the worker stopped. */
+	void (*close)(void *ctx, void *partition);
+};
+
+struct weir_source {
+	const struct weir_source_vtable *vtable;
+	void *ctx;			   /* the source's own object, owned by the job's builder */
+	const struct weir_schema *schema;  /* records the source produces; lives as long as ctx */
+};
+
+#endif
