@@ -1,0 +1,483 @@
+/* Building a job (the chain source -> stages -> key_by -> keyed operator -> sinks), running
+ * it on pinned workers, and reporting what happened. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "core/job_priv.h"
+#include "core/mem.h"
+
+#define JOB_BATCH_BYTES_TARGET (64u * 1024u)
+#define JOB_BATCH_RECORDS_MIN 16u
+#define JOB_BATCH_RECORDS_MAX 512u
+#define JOB_BATCH_RECORDS_LIMIT 4096u /* stage scratch (operators/stateless.c) holds this many */
+
+uint64_t weir_clock_ns(void)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
+
+void weir_emitter_flush(struct weir_emitter *emitter)
+{
+	WEIR_ASSERT(emitter->count <= emitter->capacity);
+	if (emitter->count > 0 && emitter->sink != NULL)
+		emitter->sink->write(emitter->sink_instance, emitter->records, emitter->count);
+	emitter->count = 0;
+}
+
+void weir_job_options_init(struct weir_job_options *options)
+{
+	WEIR_VERIFY(options != NULL);
+	memset(options, 0, sizeof(*options));
+	options->pin_workers = true;
+	options->ring_slots = 64;
+	options->key_groups = WEIR_KEY_GROUPS_DEFAULT;
+	options->state_budget_mib = 1024;
+}
+
+int weir_job_fail(struct weir_job *job, int rc, const char *format, ...)
+{
+	WEIR_VERIFY(rc < 0);
+	va_list args;
+	va_start(args, format);
+	vsnprintf(job->error, sizeof(job->error), format, args);
+	va_end(args);
+	return rc;
+}
+
+const char *weir_job_error(const struct weir_job *job)
+{
+	return job->error;
+}
+
+int weir_job_create(struct weir_job **job_out, const struct weir_job_options *options)
+{
+	WEIR_VERIFY(job_out != NULL);
+	struct weir_job *job = weir_mem_alloc(sizeof(*job), WEIR_CACHE_LINE,
+					      WEIR_MEM_ARENA_DEFAULT);
+	if (job == NULL)
+		return -ENOMEM;
+	if (options != NULL)
+		job->options = *options;
+	else
+		weir_job_options_init(&job->options);
+	const struct weir_job_options *o = &job->options;
+	if (o->ring_slots < 2 || (o->ring_slots & (o->ring_slots - 1)) != 0 ||
+	    o->key_groups == 0 || o->out_of_orderness < 0 || o->state_budget_mib == 0 ||
+	    o->worker_count > WEIR_WORKERS_MAX || o->worker_count > o->key_groups ||
+	    o->batch_records > JOB_BATCH_RECORDS_LIMIT) {
+		weir_mem_free(job, WEIR_MEM_ARENA_DEFAULT);
+		return -EINVAL;
+	}
+	*job_out = job;
+	return 0;
+}
+
+const struct weir_schema *weir_job_tail_schema(const struct weir_job *job)
+{
+	if (job->source.vtable == NULL)
+		return NULL;
+	if (job->stage_count > 0)
+		return &job->stages[job->stage_count - 1].out_schema;
+	return job->source.schema;
+}
+
+const struct weir_job_options *weir_job_get_options(const struct weir_job *job)
+{
+	return &job->options;
+}
+
+int weir_job_column_offset(const struct weir_job *job, const char *column)
+{
+	const struct weir_schema *schema = weir_job_tail_schema(job);
+	if (schema == NULL)
+		return -EINVAL;
+	int index = weir_schema_find(schema, column);
+	return index < 0 ? index : (int)schema->fields[index].offset;
+}
+
+static int add_component(struct weir_job *job, struct weir_component component)
+{
+	if (job->component_count == JOB_COMPONENTS_MAX)
+		return weir_job_fail(job, -E2BIG, "job: more than %u parts", JOB_COMPONENTS_MAX);
+	job->components[job->component_count++] = component;
+	return 0;
+}
+
+static void widen_stage_buffer(struct weir_job *job, const struct weir_schema *schema)
+{
+	if (schema->record_length > job->stage_buffer_length)
+		job->stage_buffer_length = schema->record_length;
+}
+
+int weir_job_attach_source(struct weir_job *job, struct weir_source source,
+			   struct weir_component component)
+{
+	WEIR_VERIFY(source.vtable != NULL && source.schema != NULL);
+	if (job->source.vtable != NULL) {
+		if (component.destroy != NULL)
+			component.destroy(component.ctx);
+		return weir_job_fail(job, -EEXIST, "job: a job has exactly one source");
+	}
+	int rc = add_component(job, component);
+	if (rc != 0) {
+		if (component.destroy != NULL)
+			component.destroy(component.ctx);
+		return rc;
+	}
+	job->source = source;
+	widen_stage_buffer(job, source.schema);
+	return 0;
+}
+
+int weir_job_append_stage(struct weir_job *job, weir_stage_fn *fn, void *ctx,
+			  const struct weir_schema *out_schema, struct weir_component component)
+{
+	WEIR_VERIFY(fn != NULL && out_schema != NULL);
+	int rc = 0;
+	if (job->source.vtable == NULL)
+		rc = weir_job_fail(job, -EINVAL, "job: add a source before operators");
+	else if (job->keyed)
+		rc = weir_job_fail(job, -EINVAL,
+				   "job: stateless operators go before key_by");
+	else if (job->stage_count == JOB_STAGES_MAX)
+		rc = weir_job_fail(job, -E2BIG, "job: more than %u operators", JOB_STAGES_MAX);
+	if (rc == 0)
+		rc = add_component(job, component);
+	if (rc != 0) {
+		if (component.destroy != NULL)
+			component.destroy(component.ctx);
+		return rc;
+	}
+	struct job_stage *stage = &job->stages[job->stage_count++];
+	stage->fn = fn;
+	stage->ctx = ctx;
+	stage->out_schema = *out_schema;
+	widen_stage_buffer(job, out_schema);
+	return 0;
+}
+
+int weir_job_key_by(struct weir_job *job, const char *columns)
+{
+	const struct weir_schema *schema = weir_job_tail_schema(job);
+	if (schema == NULL)
+		return weir_job_fail(job, -EINVAL, "key_by: add a source first");
+	if (job->keyed)
+		return weir_job_fail(job, -EINVAL, "key_by: a job has one key_by");
+	char message[256];
+	int rc = weir_key_spec_init(&job->key, schema, columns, message, sizeof(message));
+	if (rc != 0)
+		return weir_job_fail(job, rc, "%s", message);
+	job->exchange_schema = *schema;
+	job->keyed = true;
+	return 0;
+}
+
+int weir_job_set_key(struct weir_job *job, const char *columns)
+{
+	return weir_job_key_by(job, columns);
+}
+
+const struct weir_key_spec *weir_job_key(const struct weir_job *job)
+{
+	return job->keyed ? &job->key : NULL;
+}
+
+int weir_job_attach_keyed_op(struct weir_job *job, const struct weir_keyed_op_vtable *vtable,
+			     void *ctx, uint32_t time_offset, const struct weir_schema *out_schema,
+			     struct weir_component component)
+{
+	WEIR_VERIFY(vtable != NULL && out_schema != NULL);
+	int rc = 0;
+	if (!job->keyed)
+		rc = weir_job_fail(job, -EINVAL, "window: call key_by first");
+	else if (job->keyed_vtable != NULL)
+		rc = weir_job_fail(job, -EEXIST, "window: a job has one window operator");
+	if (rc == 0)
+		rc = add_component(job, component);
+	if (rc != 0) {
+		if (component.destroy != NULL)
+			component.destroy(component.ctx);
+		return rc;
+	}
+	WEIR_VERIFY(time_offset + 8 <= job->exchange_schema.record_length);
+	job->keyed_vtable = vtable;
+	job->keyed_ctx = ctx;
+	job->time_offset = time_offset;
+	job->out_schema = *out_schema;
+	return 0;
+}
+
+const struct weir_schema *weir_job_sink_schema(const struct weir_job *job, bool late)
+{
+	if (late)
+		return job->keyed ? &job->exchange_schema : NULL;
+	return job->keyed_vtable != NULL ? &job->out_schema : NULL;
+}
+
+int weir_job_attach_sink(struct weir_job *job, bool late, const struct weir_sink_vtable *vtable,
+			 void *ctx, struct weir_component component)
+{
+	WEIR_VERIFY(vtable != NULL);
+	struct job_sink *sink = &job->sinks[late ? 1 : 0];
+	int rc = 0;
+	if (sink->vtable != NULL)
+		rc = weir_job_fail(job, -EEXIST, "job: that output has a sink already");
+	if (rc == 0)
+		rc = add_component(job, component);
+	if (rc != 0) {
+		if (component.destroy != NULL)
+			component.destroy(component.ctx);
+		return rc;
+	}
+	sink->vtable = vtable;
+	sink->ctx = ctx;
+	return 0;
+}
+
+static int job_plan(struct weir_job *job)
+{
+	char message[256] = "";
+	int rc = weir_topo_create(&job->topo, NULL, message, sizeof(message));
+	if (rc != 0)
+		return weir_job_fail(job, rc, "topology: %s", message);
+	rc = weir_topo_plan(job->topo, job->options.worker_count, job->options.cpu_list,
+			    &job->plan, message, sizeof(message));
+	if (rc != 0)
+		return weir_job_fail(job, rc, "placement: %s", message);
+	job->worker_count = job->plan.worker_count;
+	if (job->worker_count > job->options.key_groups)
+		return weir_job_fail(job, -EINVAL, "placement: %u workers but only %u key groups",
+				     job->worker_count, job->options.key_groups);
+	uint32_t records = job->options.batch_records;
+	if (records == 0) {
+		records = JOB_BATCH_BYTES_TARGET / job->exchange_schema.record_length;
+		if (records < JOB_BATCH_RECORDS_MIN)
+			records = JOB_BATCH_RECORDS_MIN;
+		if (records > JOB_BATCH_RECORDS_MAX)
+			records = JOB_BATCH_RECORDS_MAX;
+	}
+	job->batch_records = records;
+	/* Enough batches to fill every outgoing ring and still fill one more per peer. */
+	job->pool_batches = job->worker_count * (job->options.ring_slots + 3);
+	job->seed = job->options.seed;
+	while (job->seed == 0) {
+		if (getrandom(&job->seed, sizeof(job->seed), 0) != sizeof(job->seed))
+			job->seed = weir_clock_ns();
+	}
+	return 0;
+}
+
+static int job_check_complete(struct weir_job *job)
+{
+	if (job->source.vtable == NULL)
+		return weir_job_fail(job, -EINVAL, "job: no source");
+	if (!job->keyed || job->keyed_vtable == NULL)
+		return weir_job_fail(job, -EINVAL, "job: needs key_by and a window");
+	if (job->sinks[0].vtable == NULL)
+		return weir_job_fail(job, -EINVAL, "job: no sink for the window rows");
+	if (job->ran)
+		return weir_job_fail(job, -EALREADY, "job: a job runs once");
+	return 0;
+}
+
+static uint32_t poll_sinks(struct weir_job *job)
+{
+	uint32_t work = 0;
+	for (uint32_t s = 0; s < 2; s++) {
+		if (job->sinks[s].vtable != NULL)
+			work += job->sinks[s].vtable->poll_main(job->sinks[s].ctx);
+	}
+	return work;
+}
+
+/* Main thread while the workers run: it writes their output and waits for them. */
+static void job_supervise(struct weir_job *job)
+{
+	for (;;) {
+		uint32_t done = 0;
+		for (uint32_t w = 0; w < job->worker_count; w++)
+			done += atomic_load_explicit(&job->workers[w].done, memory_order_acquire);
+		if (poll_sinks(job) == 0) {
+			if (done == job->worker_count)
+				break;
+			struct timespec pause = {.tv_sec = 0, .tv_nsec = 100000};
+			nanosleep(&pause, NULL);
+		}
+	}
+}
+
+static void worker_free(struct weir_job *job, struct worker *worker)
+{
+	unsigned arena = worker->arena;
+	uint32_t n = job->worker_count;
+	for (uint32_t peer = 0; peer < n; peer++) {
+		struct weir_ring *rings[2] = {job->rings[peer * n + worker->id],
+					      job->returns[peer * n + worker->id]};
+		for (uint32_t r = 0; r < 2; r++) {
+			if (rings[r] == NULL)
+				continue;
+			weir_mem_free(rings[r]->slots, arena);
+			weir_mem_free(rings[r], arena);
+		}
+	}
+	weir_batch_pool_destroy(worker->pool);
+	weir_mem_free(worker->filling, arena);
+	weir_mem_free(worker->pending_head, arena);
+	weir_mem_free(worker->pending_tail, arena);
+	weir_mem_free(worker->stage_buffers[0], arena);
+	weir_mem_free(worker->stage_buffers[1], arena);
+	weir_mem_free(worker->key_scratch, arena);
+	weir_mem_free(worker->out.records, arena);
+	weir_mem_free(worker->late.records, arena);
+}
+
+/* After every worker stopped: close what they opened, collect errors. */
+static int job_close_workers(struct weir_job *job, int rc)
+{
+	for (uint32_t w = 0; w < job->worker_count; w++) {
+		struct worker *worker = &job->workers[w];
+		if (worker->error != 0 && rc == 0)
+			rc = weir_job_fail(job, worker->error, "%s", worker->error_message);
+		if (worker->source_partition != NULL)
+			job->source.vtable->close(job->source.ctx, worker->source_partition);
+		if (worker->keyed_instance != NULL)
+			job->keyed_vtable->close(job->keyed_ctx, worker->keyed_instance);
+		for (uint32_t s = 0; s < 2; s++) {
+			if (worker->sink_instances[s] != NULL)
+				job->sinks[s].vtable->close(job->sinks[s].ctx,
+							    worker->sink_instances[s]);
+		}
+		worker_free(job, worker);
+	}
+	for (uint32_t s = 0; s < 2 && rc == 0; s++) {
+		const char *error = job->sinks[s].vtable != NULL
+					    ? job->sinks[s].vtable->error(job->sinks[s].ctx)
+					    : NULL;
+		if (error != NULL)
+			rc = weir_job_fail(job, -EIO, "%s", error);
+	}
+	return rc;
+}
+
+static int job_allocate_runtime(struct weir_job *job)
+{
+	uint32_t n = job->worker_count;
+	job->workers = weir_mem_alloc(sizeof(*job->workers) * n, WEIR_CACHE_LINE,
+				      WEIR_MEM_ARENA_DEFAULT);
+	job->rings = weir_mem_alloc(sizeof(*job->rings) * n * n, WEIR_CACHE_LINE,
+				    WEIR_MEM_ARENA_DEFAULT);
+	job->returns = weir_mem_alloc(sizeof(*job->returns) * n * n, WEIR_CACHE_LINE,
+				      WEIR_MEM_ARENA_DEFAULT);
+	if (job->workers == NULL || job->rings == NULL || job->returns == NULL)
+		return weir_job_fail(job, -ENOMEM, "job: out of memory for %u workers", n);
+	for (uint32_t w = 0; w < n; w++) {
+		job->workers[w].id = w;
+		job->workers[w].job = job;
+	}
+	return 0;
+}
+
+int weir_job_run(struct weir_job *job)
+{
+	int rc = job_check_complete(job);
+	if (rc == 0)
+		rc = job_plan(job);
+	if (rc == 0)
+		rc = job_allocate_runtime(job);
+	if (rc != 0)
+		return rc;
+	job->ran = true;
+	uint32_t n = job->worker_count;
+	uint64_t started_ns = weir_clock_ns();
+	rc = pthread_barrier_init(&job->start_barrier, NULL, n);
+	if (rc != 0)
+		return weir_job_fail(job, -rc, "job: barrier: %s", strerror(rc));
+	uint32_t started = 0;
+	for (; started < n; started++) {
+		rc = pthread_create(&job->workers[started].thread, NULL, weir_worker_main,
+				    &job->workers[started]);
+		if (rc != 0)
+			break;
+	}
+	/* A barrier counts every worker: if one could not start, none may run. */
+	WEIR_VERIFY(started == n);
+	job_supervise(job);
+	for (uint32_t w = 0; w < n; w++)
+		pthread_join(job->workers[w].thread, NULL);
+	poll_sinks(job);
+	pthread_barrier_destroy(&job->start_barrier);
+	job->seconds = (double)(weir_clock_ns() - started_ns) / 1e9;
+	return job_close_workers(job, 0);
+}
+
+void weir_job_get_stats(const struct weir_job *job, struct weir_job_stats *stats)
+{
+	memset(stats, 0, sizeof(*stats));
+	stats->worker_count = job->worker_count;
+	stats->seconds = job->seconds;
+	for (uint32_t w = 0; job->workers != NULL && w < job->worker_count; w++) {
+		const struct worker_counters *c = &job->workers[w].counters;
+		stats->events_in += c->events_in;
+		stats->events_shuffled += c->events_shuffled;
+		stats->batches_shuffled += c->batches_sent;
+		stats->backpressure_turns += c->backpressure_turns;
+		stats->rows_out += job->workers[w].out.emitted_count;
+	}
+	for (uint32_t i = 0; i < job->component_count; i++) {
+		if (job->components[i].add_stats != NULL)
+			job->components[i].add_stats(job->components[i].ctx, stats);
+	}
+}
+
+void weir_job_report(const struct weir_job *job, void *stream_arg)
+{
+	FILE *stream = stream_arg;
+	for (uint32_t i = 0; i < job->component_count; i++) {
+		if (job->components[i].report != NULL)
+			job->components[i].report(job->components[i].ctx, stream);
+	}
+	struct weir_job_stats stats;
+	weir_job_get_stats(job, &stats);
+	double rate = stats.seconds > 0 ? (double)stats.events_in / stats.seconds : 0;
+	fprintf(stream,
+		"weir: %llu events in %.3f s (%.0f events/s) on %u workers; %llu rows out; "
+		"late: %llu updated, %llu dropped; %llu refused (state budget)\n",
+		(unsigned long long)stats.events_in, stats.seconds, rate, stats.worker_count,
+		(unsigned long long)stats.rows_out, (unsigned long long)stats.late_updates,
+		(unsigned long long)stats.late_dropped, (unsigned long long)stats.state_full);
+	for (uint32_t w = 0; job->workers != NULL && w < job->worker_count; w++) {
+		const struct worker *worker = &job->workers[w];
+		const struct worker_counters *c = &worker->counters;
+		const struct weir_worker_place *place = &job->plan.workers[w];
+		double busy = c->turns > 0 ? 1.0 - (double)c->idle_turns / (double)c->turns : 0;
+		fprintf(stream,
+			"weir:   worker %u (cpu %d, node %d): %llu events read, %llu shuffled in "
+			"%llu batches, %.0f%% busy turns, %llu backpressured turns\n",
+			w, place->pu_os_index, place->numa_node_os_index,
+			(unsigned long long)c->events_in, (unsigned long long)c->events_shuffled,
+			(unsigned long long)c->batches_sent, busy * 100.0,
+			(unsigned long long)c->backpressure_turns);
+	}
+}
+
+void weir_job_destroy(struct weir_job *job)
+{
+	if (job == NULL)
+		return;
+	for (uint32_t i = job->component_count; i-- > 0;) {
+		if (job->components[i].destroy != NULL)
+			job->components[i].destroy(job->components[i].ctx);
+	}
+	if (job->topo != NULL)
+		weir_topo_destroy(job->topo);
+	weir_mem_free(job->workers, WEIR_MEM_ARENA_DEFAULT);
+	weir_mem_free(job->rings, WEIR_MEM_ARENA_DEFAULT);
+	weir_mem_free(job->returns, WEIR_MEM_ARENA_DEFAULT);
+	weir_mem_free(job, WEIR_MEM_ARENA_DEFAULT);
+}

@@ -1,0 +1,118 @@
+/* The job graph and its runtime, as the other modules see it.  io/ attaches sources and
+ * sinks, operators/ attaches stage operators and the keyed operator; core/ runs them: one
+ * pinned worker per placement slot, every worker running every stage, an N x N mesh of SPSC
+ * rings at the key_by.  The public face of all this is include/weir/weir.h. */
+#ifndef WEIR_CORE_JOB_H
+#define WEIR_CORE_JOB_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/keygroup.h"
+#include "core/schema.h"
+#include "core/source.h"
+#include "weir/weir.h"
+
+/* Where a keyed operator writes its rows: a worker-local buffer handed to a sink per batch.
+ * Context: the owning worker only. */
+struct weir_sink_vtable;
+struct weir_emitter {
+	uint8_t *records;	/* room for capacity records */
+	uint32_t count;
+	uint32_t capacity;
+	uint32_t record_length;
+	uint64_t emitted_count; /* rows ever committed */
+	const struct weir_sink_vtable *sink; /* NULL: rows are counted, then dropped */
+	void *sink_instance;
+};
+
+void weir_emitter_flush(struct weir_emitter *emitter);
+
+/* Room for one row; fill it, then weir_emit_commit().  The row is not zeroed. */
+static inline uint8_t *weir_emit_begin(struct weir_emitter *emitter)
+{
+	if (emitter->count == emitter->capacity)
+		weir_emitter_flush(emitter);
+	WEIR_ASSERT(emitter->count < emitter->capacity);
+	return emitter->records + (size_t)emitter->count * emitter->record_length;
+}
+
+static inline void weir_emit_commit(struct weir_emitter *emitter)
+{
+	WEIR_ASSERT(emitter->count < emitter->capacity);
+	emitter->count++;
+	emitter->emitted_count++;
+}
+
+struct weir_sink_vtable {
+	/* Per worker, on the worker's thread.  Returns: 0 or -errno. */
+	int (*open)(void *ctx, uint32_t worker, unsigned arena, void **instance_out);
+	/* Takes @count rows of the sink's schema.  May wait for the main thread to catch up,
+	 * never for another worker.  Context: the worker that opened @instance. */
+	void (*write)(void *instance, const uint8_t *records, uint32_t count);
+	/* The worker's last rows are written; hand everything to the main thread. */
+	void (*finish)(void *instance);
+	/* Main thread, while workers run: moves finished output to its destination.
+	 * Returns: units of work done (0: nothing was waiting). */
+	uint32_t (*poll_main)(void *ctx);
+	/* Main thread, after every worker stopped: frees @instance. */
+	void (*close)(void *ctx, void *instance);
+	/* Main thread, after the run: the first error writing the output, or NULL. */
+	const char *(*error)(void *ctx);
+};
+
+/* A stateless step fused into the source's stage: transforms @count records of @in_length
+ * bytes into records of the step's output schema.  @out may not alias @in.
+ * Returns: records written to @out (<= count). */
+typedef uint32_t weir_stage_fn(void *ctx, const uint8_t *in, uint32_t count, uint32_t in_length,
+			       uint8_t *out, uint32_t out_length);
+
+struct weir_keyed_op_vtable {
+	/* Per worker, on its thread.  Rows go to @out; events beyond lateness to @late. */
+	int (*open)(void *ctx, uint32_t worker, unsigned arena, struct weir_emitter *out,
+		    struct weir_emitter *late, void **instance_out);
+	/* Adds @count records (the key_by's input schema) that hash to this worker. */
+	void (*process)(void *instance, const uint8_t *records, uint32_t count);
+	/* The worker's event-time clock moved to @watermark (INT64_MAX at end of stream). */
+	void (*advance)(void *instance, int64_t watermark);
+	/* Main thread, after every worker stopped: folds the instance's counters into @ctx
+	 * (reported through the operator's weir_component) and frees @instance. */
+	void (*close)(void *ctx, void *instance);
+};
+
+/* Lets the job free and report what a module attached.  Either callback may be NULL. */
+struct weir_component {
+	void *ctx;
+	void (*destroy)(void *ctx);
+	void (*report)(void *ctx, FILE *stream);
+	void (*add_stats)(void *ctx, struct weir_job_stats *stats);
+};
+
+/* Records an error message for weir_job_error().  Returns: @rc, for `return set_error(...)`. */
+__attribute__((format(printf, 3, 4))) int weir_job_fail(struct weir_job *job, int rc,
+							  const char *format, ...);
+
+/* The schema at the tail of the chain built so far; NULL before the source. */
+const struct weir_schema *weir_job_tail_schema(const struct weir_job *job);
+const struct weir_job_options *weir_job_get_options(const struct weir_job *job);
+
+int weir_job_attach_source(struct weir_job *job, struct weir_source source,
+			   struct weir_component component);
+int weir_job_append_stage(struct weir_job *job, weir_stage_fn *fn, void *ctx,
+			  const struct weir_schema *out_schema, struct weir_component component);
+/* The exchange: key_by over the tail schema. */
+int weir_job_set_key(struct weir_job *job, const char *columns);
+const struct weir_key_spec *weir_job_key(const struct weir_job *job);
+/* @time_offset: where the i64 event time sits in the key_by's input records. */
+int weir_job_attach_keyed_op(struct weir_job *job, const struct weir_keyed_op_vtable *vtable,
+			     void *ctx, uint32_t time_offset, const struct weir_schema *out_schema,
+			     struct weir_component component);
+/* @late: false for window rows, true for late events (records of the key_by's input). */
+int weir_job_attach_sink(struct weir_job *job, bool late, const struct weir_sink_vtable *vtable,
+			 void *ctx, struct weir_component component);
+/* The schema a sink attached now will receive. */
+const struct weir_schema *weir_job_sink_schema(const struct weir_job *job, bool late);
+
+uint64_t weir_clock_ns(void);
+
+#endif

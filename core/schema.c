@@ -126,7 +126,8 @@ static int parse_entry(struct weir_schema *schema, char *entry, char *error, siz
 	}
 	int rc = weir_schema_add(schema, entry, type, max_length);
 	if (rc == -E2BIG)
-		snprintf(error, error_length, "schema: more than %d fields", WEIR_SCHEMA_FIELDS_MAX);
+		snprintf(error, error_length, "schema entry '%s': more than %d fields", entry,
+			 WEIR_SCHEMA_FIELDS_MAX);
 	else if (rc != 0)
 		snprintf(error, error_length,
 			 "schema entry '%s': empty, duplicate or longer than %d bytes name", entry,

@@ -41,7 +41,8 @@ struct weir_schema {
 /* Parses "name:type,name:type,..." where type is i64, u64, f64, ts, str (255 bytes at most),
  * strN (N in 1..255), ipv4 or ipv6.  On error writes a message naming the offending entry
  * into @error (of @error_length bytes).
- * Returns: 0, or -EINVAL (empty, unknown type, duplicate or over-long name, too many fields). */
+ * Returns: 0, -EINVAL (empty, unknown type, duplicate or over-long name) or -E2BIG (more than
+ * WEIR_SCHEMA_FIELDS_MAX fields). */
 int weir_schema_parse(struct weir_schema *schema, const char *text, char *error,
 		      size_t error_length);
 

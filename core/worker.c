@@ -1,0 +1,447 @@
+/* The worker loop.  Each turn a worker (1) drains every input ring, feeding records to its
+ * keyed operator and moving its event-time clock, (2) takes home the batches its peers are
+ * done with, (3) pushes its pending output batches into the rings, and (4) only if nothing is
+ * pending, pulls one burst from its source partition through the fused stage-0 operators and
+ * routes the records to their owners.  A full ring therefore stops the source, never the
+ * draining of inputs, so the mesh cannot deadlock.  Nothing here blocks, locks or allocates. */
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/job_priv.h"
+#include "core/mem.h"
+
+#define WORKER_DEQUEUE_BURST 32u
+#define WORKER_FLUSH_EVERY_PULLS 8u /* partial batches wait at most this many pulls */
+#define WORKER_YIELD_AFTER_IDLE 64u
+#define WORKER_SLEEP_AFTER_IDLE 4096u
+
+struct worker_turn_state {
+	int64_t *wm_sent;   /* [n]: watermark last sent to each peer */
+	bool *idle_sent;    /* [n]: idleness last told to each peer */
+	uint32_t pulls_since_flush;
+	uint32_t consecutive_idle;
+};
+
+static inline uint32_t peer_count(const struct worker *worker)
+{
+	return worker->job->worker_count;
+}
+
+static void pending_append(struct worker *worker, uint32_t peer, struct weir_batch *batch)
+{
+	WEIR_ASSERT(batch->next == NULL);
+	if (worker->pending_head[peer] == NULL)
+		worker->pending_head[peer] = batch;
+	else
+		worker->pending_tail[peer]->next = batch;
+	worker->pending_tail[peer] = batch;
+	worker->pending_count++;
+}
+
+/* Moves pending batches into the rings, in order per peer; what does not fit stays. */
+static void pending_flush(struct worker *worker)
+{
+	struct weir_job *job = worker->job;
+	uint32_t n = peer_count(worker);
+	for (uint32_t peer = 0; peer < n && worker->pending_count > 0; peer++) {
+		struct weir_ring *ring = job->rings[worker->id * n + peer];
+		struct weir_batch *batch = worker->pending_head[peer];
+		while (batch != NULL) {
+			struct weir_batch *next = batch->next;
+			batch->next = NULL;
+			if (weir_ring_enqueue_burst_spsc(ring, (void *const *)&batch, 1) == 0) {
+				batch->next = next;
+				break;
+			}
+			worker->pending_count--;
+			worker->counters.batches_sent++;
+			batch = next;
+		}
+		worker->pending_head[peer] = batch;
+		if (batch == NULL)
+			worker->pending_tail[peer] = NULL;
+	}
+}
+
+static void batch_return(struct worker *worker, struct weir_batch *batch)
+{
+	if (batch->home == worker->id) {
+		weir_batch_put(worker->pool, batch);
+		return;
+	}
+	uint32_t n = peer_count(worker);
+	struct weir_ring *ring = worker->job->returns[worker->id * n + batch->home];
+	/* Return rings hold a whole pool, so a return always fits. */
+	uint32_t sent = weir_ring_enqueue_burst_spsc(ring, (void *const *)&batch, 1);
+	WEIR_VERIFY(sent == 1);
+}
+
+static uint32_t drain_inputs(struct worker *worker)
+{
+	struct weir_job *job = worker->job;
+	uint32_t n = peer_count(worker);
+	uint32_t work = 0;
+	bool advanced = false;
+	struct weir_batch *items[WORKER_DEQUEUE_BURST];
+	for (uint32_t peer = 0; peer < n; peer++) {
+		struct weir_ring *ring = job->rings[peer * n + worker->id];
+		uint32_t got = weir_ring_dequeue_burst_spsc(ring, (void **)items,
+							    WORKER_DEQUEUE_BURST);
+		for (uint32_t i = 0; i < got; i++) {
+			struct weir_batch *batch = items[i];
+			if (batch->kind == WEIR_BATCH_END) {
+				advanced |= weir_wm_tracker_end(&worker->tracker, peer);
+			} else {
+				WEIR_ASSERT(batch->kind == WEIR_BATCH_DATA);
+				if (batch->count > 0)
+					job->keyed_vtable->process(worker->keyed_instance,
+								   batch->records, batch->count);
+				advanced |= weir_wm_tracker_update(&worker->tracker, peer,
+								   batch->watermark,
+								   batch->source_idle);
+			}
+			batch_return(worker, batch);
+		}
+		work += got;
+	}
+	if (advanced)
+		job->keyed_vtable->advance(worker->keyed_instance, worker->tracker.current);
+	return work;
+}
+
+static uint32_t drain_returns(struct worker *worker)
+{
+	uint32_t n = peer_count(worker);
+	uint32_t work = 0;
+	struct weir_batch *items[WORKER_DEQUEUE_BURST];
+	for (uint32_t peer = 0; peer < n; peer++) {
+		struct weir_ring *ring = worker->job->returns[peer * n + worker->id];
+		uint32_t got;
+		do {
+			got = weir_ring_dequeue_burst_spsc(ring, (void **)items,
+							   WORKER_DEQUEUE_BURST);
+			for (uint32_t i = 0; i < got; i++)
+				weir_batch_put(worker->pool, items[i]);
+			work += got;
+		} while (got == WORKER_DEQUEUE_BURST);
+	}
+	return work;
+}
+
+static void stamp_and_queue(struct worker *worker, struct worker_turn_state *turn,
+			    uint32_t peer, struct weir_batch *batch)
+{
+	batch->watermark = weir_wm_source_current(&worker->wm_source);
+	batch->source_idle = worker->wm_source.idle;
+	turn->wm_sent[peer] = batch->watermark;
+	turn->idle_sent[peer] = batch->source_idle;
+	pending_append(worker, peer, batch);
+}
+
+/* Sends every partly filled batch, and an empty one to peers that have not heard the current
+ * watermark or idleness yet.  Returns: false when the pool ran dry (try again later). */
+static bool flush_filling(struct worker *worker, struct worker_turn_state *turn)
+{
+	uint32_t n = peer_count(worker);
+	int64_t watermark = weir_wm_source_current(&worker->wm_source);
+	bool complete = true;
+	for (uint32_t peer = 0; peer < n; peer++) {
+		struct weir_batch *batch = worker->filling[peer];
+		if (batch != NULL) {
+			worker->filling[peer] = NULL;
+			stamp_and_queue(worker, turn, peer, batch);
+			continue;
+		}
+		if (turn->wm_sent[peer] == watermark &&
+		    turn->idle_sent[peer] == worker->wm_source.idle)
+			continue;
+		batch = weir_batch_get(worker->pool);
+		if (batch == NULL) {
+			complete = false;
+			continue;
+		}
+		stamp_and_queue(worker, turn, peer, batch);
+	}
+	turn->pulls_since_flush = 0;
+	return complete;
+}
+
+static void route(struct worker *worker, struct worker_turn_state *turn, const uint8_t *records,
+		  uint32_t count)
+{
+	struct weir_job *job = worker->job;
+	const uint32_t n = peer_count(worker);
+	const uint32_t length = job->exchange_schema.record_length;
+	const uint32_t capacity = worker->pool->capacity;
+	for (uint32_t i = 0; i < count; i++) {
+		const uint8_t *record = records + (size_t)i * length;
+		int64_t timestamp;
+		memcpy(&timestamp, record + job->time_offset, sizeof(timestamp));
+		weir_wm_source_observe(&worker->wm_source, timestamp);
+		uint32_t key_length = weir_key_encode(&job->key, record, worker->key_scratch);
+		uint64_t hash = weir_key_hash(worker->key_scratch, key_length, job->seed);
+		uint32_t group = weir_key_group_of_hash(hash, job->options.key_groups);
+		uint32_t peer = weir_key_group_owner(group, job->options.key_groups, n);
+		struct weir_batch *batch = worker->filling[peer];
+		if (batch == NULL) {
+			batch = weir_batch_get(worker->pool);
+			/* pull_source made sure the pool has a batch for every peer. */
+			WEIR_VERIFY(batch != NULL);
+			worker->filling[peer] = batch;
+		}
+		memcpy(batch->records + (size_t)batch->count * length, record, length);
+		if (++batch->count == capacity) {
+			worker->filling[peer] = NULL;
+			stamp_and_queue(worker, turn, peer, batch);
+		}
+	}
+	worker->counters.events_shuffled += count;
+}
+
+static const uint8_t *run_stages(struct worker *worker, uint32_t *count)
+{
+	struct weir_job *job = worker->job;
+	const uint8_t *in = worker->stage_buffers[0];
+	uint32_t in_length = job->source.schema->record_length;
+	for (uint32_t s = 0; s < job->stage_count && *count > 0; s++) {
+		const struct job_stage *stage = &job->stages[s];
+		uint8_t *out = worker->stage_buffers[(s + 1) & 1];
+		*count = stage->fn(stage->ctx, in, *count, in_length, out,
+				   stage->out_schema.record_length);
+		in = out;
+		in_length = stage->out_schema.record_length;
+	}
+	WEIR_ASSERT(*count == 0 || in_length == job->exchange_schema.record_length);
+	return in;
+}
+
+static uint32_t pull_source(struct worker *worker, struct worker_turn_state *turn)
+{
+	struct weir_job *job = worker->job;
+	uint32_t n = peer_count(worker);
+	if (worker->pool->free_count < n) {
+		worker->counters.backpressure_turns++;
+		return 0;
+	}
+	bool ended = false;
+	uint32_t count = job->source.vtable->pull(worker->source_partition,
+						  worker->stage_buffers[0], job->batch_records,
+						  &ended);
+	WEIR_ASSERT(count <= job->batch_records);
+	worker->counters.events_in += count;
+	bool idle_changed = false;
+	if (job->options.idle_timeout_ms > 0)
+		idle_changed = weir_wm_source_poll(&worker->wm_source, count > 0, weir_clock_ns());
+	uint32_t routed = count;
+	const uint8_t *records = run_stages(worker, &routed);
+	route(worker, turn, records, routed);
+	worker->source_ended = ended;
+	if (ended || idle_changed || count < job->batch_records ||
+	    ++turn->pulls_since_flush >= WORKER_FLUSH_EVERY_PULLS)
+		flush_filling(worker, turn);
+	return count;
+}
+
+/* After the source ended: the last partial batches, then END on every channel. */
+static void queue_end(struct worker *worker, struct worker_turn_state *turn)
+{
+	uint32_t n = peer_count(worker);
+	if (!flush_filling(worker, turn) || worker->pool->free_count < n)
+		return;
+	for (uint32_t peer = 0; peer < n; peer++) {
+		struct weir_batch *batch = weir_batch_get(worker->pool);
+		WEIR_VERIFY(batch != NULL);
+		batch->kind = WEIR_BATCH_END;
+		pending_append(worker, peer, batch);
+	}
+	worker->end_queued = true;
+}
+
+static void idle_backoff(struct worker_turn_state *turn)
+{
+	turn->consecutive_idle++;
+	if (turn->consecutive_idle >= WORKER_SLEEP_AFTER_IDLE) {
+		/* Long idle (waiting on slow peers or the disk): give the core away for a
+		 * moment; oversubscribed workers would otherwise starve each other. */
+		struct timespec pause = {.tv_sec = 0, .tv_nsec = 20000};
+		nanosleep(&pause, NULL);
+	} else if (turn->consecutive_idle >= WORKER_YIELD_AFTER_IDLE) {
+		sched_yield();
+	}
+}
+
+static void worker_loop(struct worker *worker, struct worker_turn_state *turn)
+{
+	struct weir_job *job = worker->job;
+	for (;;) {
+		if (atomic_load_explicit(&job->abort_requested, memory_order_relaxed))
+			return;
+		worker->counters.turns++;
+		uint32_t work = drain_inputs(worker);
+		work += drain_returns(worker);
+		pending_flush(worker);
+		if (!worker->source_ended) {
+			if (worker->pending_count == 0)
+				work += pull_source(worker, turn);
+			else
+				worker->counters.backpressure_turns++;
+		}
+		if (worker->source_ended && !worker->end_queued)
+			queue_end(worker, turn);
+		pending_flush(worker);
+		if (worker->end_queued && worker->pending_count == 0 &&
+		    weir_wm_tracker_all_ended(&worker->tracker))
+			return;
+		if (work == 0) {
+			worker->counters.idle_turns++;
+			idle_backoff(turn);
+		} else {
+			turn->consecutive_idle = 0;
+		}
+	}
+}
+
+static int ring_create(struct weir_ring **ring_out, uint32_t slot_count, unsigned arena)
+{
+	struct weir_ring *ring = weir_mem_alloc(sizeof(*ring), WEIR_CACHE_LINE, arena);
+	if (ring == NULL)
+		return -ENOMEM;
+	void **slots = weir_mem_alloc(sizeof(void *) * slot_count, WEIR_CACHE_LINE, arena);
+	if (slots == NULL) {
+		weir_mem_free(ring, arena);
+		return -ENOMEM;
+	}
+	int rc = weir_ring_init(ring, slots, slot_count);
+	WEIR_VERIFY(rc == 0);
+	*ring_out = ring;
+	return 0;
+}
+
+static uint32_t power_of_two_at_least(uint32_t value)
+{
+	uint32_t result = 2;
+	while (result < value)
+		result <<= 1;
+	return result;
+}
+
+static int worker_fail(struct worker *worker, int rc, const char *what)
+{
+	snprintf(worker->error_message, sizeof(worker->error_message), "worker %u: %s: %s",
+		 worker->id, what, strerror(-rc));
+	return rc;
+}
+
+/* Everything a worker owns is made on its own thread, after it is bound to its CPU and node,
+ * so its memory comes from its node: its pool, the rings it reads, its operator state. */
+static int worker_setup(struct worker *worker)
+{
+	struct weir_job *job = worker->job;
+	uint32_t n = job->worker_count;
+	int rc;
+	if (job->options.pin_workers) {
+		rc = weir_topo_bind_thread(job->topo, &job->plan.workers[worker->id]);
+		if (rc != 0)
+			return worker_fail(worker, rc, "binding to its CPU");
+	}
+	rc = weir_mem_arena_create(&worker->arena);
+	if (rc != 0)
+		return worker_fail(worker, rc, "creating its memory arena");
+	unsigned arena = worker->arena;
+	uint32_t return_slots = power_of_two_at_least(job->pool_batches);
+	for (uint32_t peer = 0; peer < n; peer++) {
+		rc = ring_create(&job->rings[peer * n + worker->id], job->options.ring_slots,
+				 arena);
+		if (rc == 0)
+			rc = ring_create(&job->returns[peer * n + worker->id], return_slots, arena);
+		if (rc != 0)
+			return worker_fail(worker, rc, "allocating its rings");
+	}
+	rc = weir_batch_pool_create(&worker->pool, job->pool_batches, job->batch_records,
+				    job->exchange_schema.record_length, (uint16_t)worker->id,
+				    arena);
+	if (rc != 0)
+		return worker_fail(worker, rc, "allocating its batches");
+	worker->filling = weir_mem_alloc(sizeof(void *) * n, WEIR_CACHE_LINE, arena);
+	worker->pending_head = weir_mem_alloc(sizeof(void *) * n, WEIR_CACHE_LINE, arena);
+	worker->pending_tail = weir_mem_alloc(sizeof(void *) * n, WEIR_CACHE_LINE, arena);
+	for (uint32_t b = 0; b < 2; b++)
+		worker->stage_buffers[b] = weir_mem_alloc(
+			(size_t)job->stage_buffer_length * job->batch_records, WEIR_CACHE_LINE,
+			arena);
+	worker->key_scratch = weir_mem_alloc(job->key.encoded_length_max + 8, 8, arena);
+	worker->out.capacity = worker->late.capacity = job->batch_records;
+	worker->out.record_length = job->out_schema.record_length;
+	worker->late.record_length = job->exchange_schema.record_length;
+	worker->out.records = weir_mem_alloc(
+		(size_t)worker->out.capacity * worker->out.record_length, WEIR_CACHE_LINE, arena);
+	worker->late.records = weir_mem_alloc(
+		(size_t)worker->late.capacity * worker->late.record_length, WEIR_CACHE_LINE, arena);
+	if (worker->filling == NULL || worker->pending_head == NULL ||
+	    worker->pending_tail == NULL || worker->stage_buffers[0] == NULL ||
+	    worker->stage_buffers[1] == NULL || worker->key_scratch == NULL ||
+	    worker->out.records == NULL || worker->late.records == NULL)
+		return worker_fail(worker, -ENOMEM, "allocating its buffers");
+	weir_wm_source_init(&worker->wm_source, job->options.out_of_orderness,
+			    job->options.idle_timeout_ms * 1000000u, weir_clock_ns());
+	weir_wm_tracker_init(&worker->tracker, n);
+	for (uint32_t s = 0; s < 2; s++) {
+		struct job_sink *sink = &job->sinks[s];
+		if (sink->vtable == NULL)
+			continue;
+		rc = sink->vtable->open(sink->ctx, worker->id, arena, &worker->sink_instances[s]);
+		if (rc != 0)
+			return worker_fail(worker, rc, "opening its sink");
+	}
+	worker->out.sink = job->sinks[0].vtable;
+	worker->out.sink_instance = worker->sink_instances[0];
+	worker->late.sink = job->sinks[1].vtable;
+	worker->late.sink_instance = worker->sink_instances[1];
+	rc = job->keyed_vtable->open(job->keyed_ctx, worker->id, arena, &worker->out,
+				     &worker->late, &worker->keyed_instance);
+	if (rc != 0)
+		return worker_fail(worker, rc, "opening its window operator");
+	rc = job->source.vtable->open(job->source.ctx, worker->id, n, arena,
+				      &worker->source_partition);
+	if (rc != 0)
+		return worker_fail(worker, rc, "opening its source partition");
+	return 0;
+}
+
+void *weir_worker_main(void *arg)
+{
+	struct worker *worker = arg;
+	struct weir_job *job = worker->job;
+	uint32_t n = job->worker_count;
+	int64_t wm_sent[WEIR_CHANNELS_MAX];
+	bool idle_sent[WEIR_CHANNELS_MAX];
+	struct worker_turn_state turn = {.wm_sent = wm_sent, .idle_sent = idle_sent};
+	for (uint32_t i = 0; i < n; i++) {
+		wm_sent[i] = WEIR_WATERMARK_NONE;
+		idle_sent[i] = false;
+	}
+	worker->error = worker_setup(worker);
+	if (worker->error != 0)
+		atomic_store(&job->abort_requested, true);
+	/* Everyone waits here, failed or not, so no peer uses a ring that was never made. */
+	int rc = pthread_barrier_wait(&job->start_barrier);
+	WEIR_VERIFY(rc == 0 || rc == PTHREAD_BARRIER_SERIAL_THREAD);
+	if (!atomic_load(&job->abort_requested)) {
+		uint64_t started_ns = weir_clock_ns();
+		/* Not sealed: keyed state grows by doubling within its budget (an amortised,
+		 * counted path); batches, rings and buffers are all allocated above. */
+		worker_loop(worker, &turn);
+		weir_emitter_flush(&worker->out);
+		weir_emitter_flush(&worker->late);
+		for (uint32_t s = 0; s < 2; s++) {
+			if (job->sinks[s].vtable != NULL)
+				job->sinks[s].vtable->finish(worker->sink_instances[s]);
+		}
+		worker->counters.busy_ns = weir_clock_ns() - started_ns;
+	}
+	atomic_store_explicit(&worker->done, true, memory_order_release);
+	return NULL;
+}

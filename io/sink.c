@@ -1,0 +1,416 @@
+#include "io/sink.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/assert.h"
+#include "core/job.h"
+#include "core/mem.h"
+#include "core/ring.h"
+#include "core/topo.h"
+
+#define SINK_CHUNK_BYTES (64u * 1024u)
+#define SINK_CHUNKS_PER_WORKER 8u
+
+struct sink_chunk {
+	uint32_t length;
+	char data[SINK_CHUNK_BYTES];
+};
+
+struct sink_worker {
+	struct weir_ring to_main;	/* full chunks, worker -> main */
+	struct weir_ring back;		/* written chunks, main -> worker */
+	void *to_main_slots[SINK_CHUNKS_PER_WORKER];
+	void *back_slots[SINK_CHUNKS_PER_WORKER];
+	struct sink_chunk *current;
+	struct sink_chunk *chunks;	/* SINK_CHUNKS_PER_WORKER of them */
+	const struct text_sink *sink;
+	uint64_t waits;			/* times this worker waited for a chunk */
+	unsigned arena;
+};
+
+struct text_sink {
+	struct weir_schema schema;
+	enum weir_format format;
+	size_t row_length_max;
+	int fd;
+	bool owns_fd;
+	char path[256];
+	char error[512];
+	uint64_t bytes_written;
+	_Atomic(struct sink_worker *) workers[WEIR_WORKERS_MAX];
+};
+
+/* ---- formatting ---- */
+
+static size_t format_u64(uint64_t value, char *out)
+{
+	char digits[24];
+	size_t count = 0;
+	do {
+		digits[count++] = (char)('0' + value % 10);
+		value /= 10;
+	} while (value != 0);
+	for (size_t i = 0; i < count; i++)
+		out[i] = digits[count - 1 - i];
+	return count;
+}
+
+static size_t format_i64(int64_t value, char *out)
+{
+	if (value >= 0)
+		return format_u64((uint64_t)value, out);
+	out[0] = '-';
+	return 1 + format_u64(0 - (uint64_t)value, out + 1);
+}
+
+size_t weir_format_f64(double value, char *out)
+{
+	if (!isfinite(value)) {
+		memcpy(out, "null", 4);
+		return 4;
+	}
+	for (int precision = 15; precision <= 17; precision++) {
+		int length = snprintf(out, 32, "%.*g", precision, value);
+		if (precision == 17 || strtod(out, NULL) == value)
+			return (size_t)length;
+	}
+	WEIR_VERIFY(false);
+	return 0;
+}
+
+static size_t format_string(const char *text, uint32_t length, char *out, bool json)
+{
+	size_t at = 0;
+	if (json) {
+		out[at++] = '"';
+		for (uint32_t i = 0; i < length; i++) {
+			unsigned char c = (unsigned char)text[i];
+			if (c == '"' || c == '\\') {
+				out[at++] = '\\';
+				out[at++] = (char)c;
+			} else if (c < 0x20) {
+				at += (size_t)sprintf(out + at, "\\u%04x", c);
+			} else {
+				out[at++] = (char)c;
+			}
+		}
+		out[at++] = '"';
+		return at;
+	}
+	bool quote = memchr(text, ',', length) != NULL || memchr(text, '"', length) != NULL ||
+		     memchr(text, '\n', length) != NULL || memchr(text, '\r', length) != NULL;
+	if (quote)
+		out[at++] = '"';
+	for (uint32_t i = 0; i < length; i++) {
+		if (text[i] == '"')
+			out[at++] = '"';
+		out[at++] = text[i];
+	}
+	if (quote)
+		out[at++] = '"';
+	return at;
+}
+
+static size_t format_value(const struct weir_field *field, const uint8_t *record, char *out,
+			   bool json)
+{
+	uint64_t u;
+	switch (field->type) {
+	case WEIR_TYPE_I64:
+	case WEIR_TYPE_TS:
+		return format_i64(weir_field_get_i64(field, record), out);
+	case WEIR_TYPE_U64:
+		memcpy(&u, record + field->offset, sizeof(u));
+		return format_u64(u, out);
+	case WEIR_TYPE_F64:
+		return weir_format_f64(weir_field_get_f64(field, record), out);
+	case WEIR_TYPE_STR: {
+		uint32_t length;
+		const char *text = weir_field_get_str(field, record, &length);
+		return format_string(text, length, out, json);
+	}
+	case WEIR_TYPE_IPV4:
+	case WEIR_TYPE_IPV6: {
+		char text[INET6_ADDRSTRLEN];
+		int family = field->type == WEIR_TYPE_IPV4 ? AF_INET : AF_INET6;
+		inet_ntop(family, record + field->offset, text, sizeof(text));
+		size_t length = strlen(text);
+		size_t at = 0;
+		if (json)
+			out[at++] = '"';
+		memcpy(out + at, text, length);
+		at += length;
+		if (json)
+			out[at++] = '"';
+		return at;
+	}
+	}
+	WEIR_VERIFY(false);
+	return 0;
+}
+
+size_t weir_format_jsonl(const struct weir_schema *schema, const uint8_t *record, char *out)
+{
+	size_t at = 0;
+	out[at++] = '{';
+	for (uint32_t i = 0; i < schema->field_count; i++) {
+		const struct weir_field *field = &schema->fields[i];
+		if (i > 0)
+			out[at++] = ',';
+		out[at++] = '"';
+		size_t name_length = strlen(field->name);
+		memcpy(out + at, field->name, name_length);
+		at += name_length;
+		out[at++] = '"';
+		out[at++] = ':';
+		at += format_value(field, record, out + at, true);
+	}
+	out[at++] = '}';
+	out[at++] = '\n';
+	WEIR_ASSERT(at <= weir_format_row_length_max(schema));
+	return at;
+}
+
+size_t weir_format_csv(const struct weir_schema *schema, const uint8_t *record, char *out)
+{
+	size_t at = 0;
+	for (uint32_t i = 0; i < schema->field_count; i++) {
+		if (i > 0)
+			out[at++] = ',';
+		at += format_value(&schema->fields[i], record, out + at, false);
+	}
+	out[at++] = '\n';
+	WEIR_ASSERT(at <= weir_format_row_length_max(schema));
+	return at;
+}
+
+size_t weir_format_row_length_max(const struct weir_schema *schema)
+{
+	size_t length = 4;
+	for (uint32_t i = 0; i < schema->field_count; i++) {
+		const struct weir_field *field = &schema->fields[i];
+		length += strlen(field->name) + 4;
+		if (field->type == WEIR_TYPE_STR)
+			length += 6u * field->max_length + 2; /* every byte escaped as \u00XX */
+		else
+			length += 48; /* numbers, addresses, null */
+	}
+	return length;
+}
+
+/* ---- the sink ---- */
+
+static int sink_open(void *ctx, uint32_t worker_id, unsigned arena, void **instance_out)
+{
+	struct text_sink *sink = ctx;
+	WEIR_VERIFY(worker_id < WEIR_WORKERS_MAX);
+	struct sink_worker *worker = weir_mem_alloc(sizeof(*worker), WEIR_CACHE_LINE, arena);
+	if (worker == NULL)
+		return -ENOMEM;
+	worker->chunks = weir_mem_alloc(sizeof(struct sink_chunk) * SINK_CHUNKS_PER_WORKER,
+					WEIR_CACHE_LINE, arena);
+	if (worker->chunks == NULL) {
+		weir_mem_free(worker, arena);
+		return -ENOMEM;
+	}
+	worker->sink = sink;
+	worker->arena = arena;
+	int rc = weir_ring_init(&worker->to_main, worker->to_main_slots, SINK_CHUNKS_PER_WORKER);
+	rc |= weir_ring_init(&worker->back, worker->back_slots, SINK_CHUNKS_PER_WORKER);
+	WEIR_VERIFY(rc == 0);
+	/* The worker's own side of `back` is the consumer: seed it with the spare chunks by
+	 * acting as main once, before anyone else can see the rings. */
+	for (uint32_t i = 1; i < SINK_CHUNKS_PER_WORKER; i++) {
+		void *chunk = &worker->chunks[i];
+		WEIR_VERIFY(weir_ring_enqueue_burst_spsc(&worker->back, &chunk, 1) == 1);
+	}
+	worker->current = &worker->chunks[0];
+	worker->current->length = 0;
+	atomic_store_explicit(&sink->workers[worker_id], worker, memory_order_release);
+	*instance_out = worker;
+	return 0;
+}
+
+static void chunk_send(struct sink_worker *worker)
+{
+	uint32_t sent = weir_ring_enqueue_burst_spsc(&worker->to_main,
+						     (void *const *)&worker->current, 1);
+	/* to_main has a slot for every chunk this worker owns. */
+	WEIR_VERIFY(sent == 1);
+	void *next = NULL;
+	while (weir_ring_dequeue_burst_spsc(&worker->back, &next, 1) == 0) {
+		worker->waits++;
+		sched_yield(); /* the main thread is writing; it never waits on us */
+	}
+	worker->current = next;
+	worker->current->length = 0;
+}
+
+static void sink_write(void *instance, const uint8_t *records, uint32_t count)
+{
+	struct sink_worker *worker = instance;
+	const struct text_sink *sink = worker->sink;
+	for (uint32_t i = 0; i < count; i++) {
+		if (SINK_CHUNK_BYTES - worker->current->length < sink->row_length_max)
+			chunk_send(worker);
+		char *out = worker->current->data + worker->current->length;
+		const uint8_t *record = records + (size_t)i * sink->schema.record_length;
+		size_t length = sink->format == WEIR_FORMAT_CSV
+					? weir_format_csv(&sink->schema, record, out)
+					: weir_format_jsonl(&sink->schema, record, out);
+		worker->current->length += (uint32_t)length;
+		WEIR_ASSERT(worker->current->length <= SINK_CHUNK_BYTES);
+	}
+}
+
+static void sink_finish(void *instance)
+{
+	struct sink_worker *worker = instance;
+	if (worker->current->length > 0)
+		chunk_send(worker);
+}
+
+static void sink_write_all(struct text_sink *sink, const char *data, size_t length)
+{
+	if (sink->error[0] != '\0')
+		return; /* output already failed: drop the rest, the job reports the error */
+	while (length > 0) {
+		ssize_t written = write(sink->fd, data, length);
+		if (written < 0 && errno == EINTR)
+			continue;
+		if (written <= 0) {
+			snprintf(sink->error, sizeof(sink->error), "writing %s at byte %llu: %s",
+				 sink->path, (unsigned long long)sink->bytes_written,
+				 written < 0 ? strerror(errno) : "wrote nothing");
+			return;
+		}
+		data += written;
+		length -= (size_t)written;
+		sink->bytes_written += (uint64_t)written;
+	}
+}
+
+static uint32_t sink_poll_main(void *ctx)
+{
+	struct text_sink *sink = ctx;
+	uint32_t work = 0;
+	for (uint32_t w = 0; w < WEIR_WORKERS_MAX; w++) {
+		struct sink_worker *worker =
+			atomic_load_explicit(&sink->workers[w], memory_order_acquire);
+		if (worker == NULL)
+			continue;
+		void *chunk_pointer;
+		while (weir_ring_dequeue_burst_spsc(&worker->to_main, &chunk_pointer, 1) == 1) {
+			struct sink_chunk *chunk = chunk_pointer;
+			sink_write_all(sink, chunk->data, chunk->length);
+			chunk->length = 0;
+			WEIR_VERIFY(weir_ring_enqueue_burst_spsc(&worker->back, &chunk_pointer,
+								 1) == 1);
+			work++;
+		}
+	}
+	return work;
+}
+
+static void sink_close(void *ctx, void *instance)
+{
+	struct text_sink *sink = ctx;
+	struct sink_worker *worker = instance;
+	for (uint32_t w = 0; w < WEIR_WORKERS_MAX; w++) {
+		if (atomic_load(&sink->workers[w]) == worker)
+			atomic_store(&sink->workers[w], NULL);
+	}
+	unsigned arena = worker->arena;
+	weir_mem_free(worker->chunks, arena);
+	weir_mem_free(worker, arena);
+}
+
+static const char *sink_error(void *ctx)
+{
+	const struct text_sink *sink = ctx;
+	return sink->error[0] != '\0' ? sink->error : NULL;
+}
+
+static const struct weir_sink_vtable text_sink_vtable = {
+	.open = sink_open,
+	.write = sink_write,
+	.finish = sink_finish,
+	.poll_main = sink_poll_main,
+	.close = sink_close,
+	.error = sink_error,
+};
+
+static void sink_destroy(void *ctx)
+{
+	struct text_sink *sink = ctx;
+	if (sink->owns_fd)
+		close(sink->fd);
+	weir_mem_free(sink, WEIR_MEM_ARENA_DEFAULT);
+}
+
+static void csv_header(struct text_sink *sink)
+{
+	char line[WEIR_SCHEMA_FIELDS_MAX * WEIR_FIELD_NAME_MAX + 2];
+	size_t at = 0;
+	for (uint32_t i = 0; i < sink->schema.field_count; i++) {
+		size_t length = strlen(sink->schema.fields[i].name);
+		if (i > 0)
+			line[at++] = ',';
+		memcpy(line + at, sink->schema.fields[i].name, length);
+		at += length;
+	}
+	line[at++] = '\n';
+	sink_write_all(sink, line, at);
+}
+
+static int attach_text_sink(struct weir_job *job, bool late, const char *path,
+			    enum weir_format format)
+{
+	const struct weir_schema *schema = weir_job_sink_schema(job, late);
+	if (schema == NULL)
+		return weir_job_fail(job, -EINVAL, "sink: add key_by and a window first");
+	struct text_sink *sink = weir_mem_alloc(sizeof(*sink), WEIR_CACHE_LINE,
+						WEIR_MEM_ARENA_DEFAULT);
+	if (sink == NULL)
+		return weir_job_fail(job, -ENOMEM, "sink: out of memory");
+	sink->schema = *schema;
+	sink->format = format;
+	sink->row_length_max = weir_format_row_length_max(schema);
+	WEIR_VERIFY(sink->row_length_max <= SINK_CHUNK_BYTES);
+	bool to_stdout = path == NULL || strcmp(path, "-") == 0;
+	snprintf(sink->path, sizeof(sink->path), "%s", to_stdout ? "standard output" : path);
+	sink->fd = STDOUT_FILENO;
+	if (!to_stdout) {
+		sink->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (sink->fd < 0) {
+			int rc = -errno;
+			weir_mem_free(sink, WEIR_MEM_ARENA_DEFAULT);
+			return weir_job_fail(job, rc, "cannot open output %s: %s", path,
+					     strerror(-rc));
+		}
+		sink->owns_fd = true;
+	}
+	if (format == WEIR_FORMAT_CSV)
+		csv_header(sink);
+	struct weir_component component = {.ctx = sink, .destroy = sink_destroy};
+	return weir_job_attach_sink(job, late, &text_sink_vtable, sink, component);
+}
+
+int weir_job_sink(struct weir_job *job, const char *path, enum weir_format format)
+{
+	return attach_text_sink(job, false, path, format);
+}
+
+int weir_job_late_sink(struct weir_job *job, const char *path, enum weir_format format)
+{
+	return attach_text_sink(job, true, path, format);
+}

@@ -1,0 +1,26 @@
+/* Text sinks: JSON lines or CSV, to a file or standard output (weir_job_sink and
+ * weir_job_late_sink in include/weir/weir.h).
+ *
+ * Workers format rows into 64 KiB chunks of whole lines and pass full chunks to the main
+ * thread through an SPSC ring; the main thread write()s them and passes the chunk back.  So
+ * lines from different workers never interleave, even on a pipe, and no worker makes a
+ * syscall.  A worker with no free chunk waits for the main thread (which never waits on a
+ * worker); those waits are counted. */
+#ifndef WEIR_IO_SINK_H
+#define WEIR_IO_SINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/schema.h"
+
+/* Formats one record as a JSON object or a CSV line, with its newline, into @out (room for
+ * weir_format_row_length_max bytes).  Returns: bytes written. */
+size_t weir_format_jsonl(const struct weir_schema *schema, const uint8_t *record, char *out);
+size_t weir_format_csv(const struct weir_schema *schema, const uint8_t *record, char *out);
+size_t weir_format_row_length_max(const struct weir_schema *schema);
+
+/* Shortest text that reads back as exactly @value ("0.1", not "0.10000000000000001"). */
+size_t weir_format_f64(double value, char *out);
+
+#endif

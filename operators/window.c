@@ -1,0 +1,800 @@
+#include "operators/window.h"
+
+#include <errno.h>
+#include <float.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/assert.h"
+#include "core/batch.h"
+#include "core/job.h"
+#include "core/mem.h"
+#include "state/table.h"
+
+#define WINDOW_AGGS_MAX 16u
+#define WINDOW_COLUMNS_MAX 8u
+#define WINDOW_PANE_DIR_BUDGET (64u << 20)
+
+enum agg_kind { AGG_COUNT, AGG_SUM, AGG_MIN, AGG_MAX, AGG_AVG };
+
+union agg_value {
+	int64_t i;
+	uint64_t u;
+	double f;
+};
+
+/* One aggregated input column: where it is and how to add it. */
+struct agg_column {
+	uint32_t offset;
+	enum weir_type type;
+};
+
+struct agg_output {
+	enum agg_kind kind;
+	uint32_t column;     /* index into columns[] (not for count) */
+	uint32_t out_offset; /* in the output row */
+};
+
+/* Value of a (key, pane) entry: pane list link, count, then sum/min/max per column. */
+struct cell {
+	uint32_t next_in_pane;
+	uint32_t unused;
+	uint64_t count;
+	union agg_value values[]; /* 3 per column: sum, min, max */
+};
+
+struct pane_head {
+	uint32_t first; /* entry id of the pane's first cell */
+	uint32_t cells;
+};
+
+struct window_op {
+	struct weir_window_spec spec;
+	int64_t pane;		/* pane length: gcd(size, slide) */
+	struct weir_key_spec key;	 /* over the input schema */
+	struct weir_key_spec out_key;	 /* the same columns in the output row */
+	uint32_t time_offset;
+	uint32_t record_length; /* input records, bytes */
+	uint32_t start_offset, end_offset, count_offset;
+	struct agg_column columns[WINDOW_COLUMNS_MAX];
+	uint32_t column_count;
+	struct agg_output outputs[WINDOW_AGGS_MAX];
+	uint32_t output_count;
+	uint32_t cell_length;
+	size_t state_budget_bytes;
+	struct weir_schema out_schema;
+	/* Totals folded in by close(), main thread only. */
+	uint64_t late_updates;
+	uint64_t late_dropped;
+	uint64_t state_full;
+	uint64_t state_bytes_peak;
+};
+
+struct window_instance {
+	const struct window_op *op;
+	struct weir_emitter *out;
+	struct weir_emitter *late;
+	unsigned arena;
+	struct weir_table *cells;  /* (key, pane) -> struct cell */
+	struct weir_table *panes;  /* pane index -> struct pane_head */
+	struct weir_table *merged; /* key -> struct cell: one sliding window being fired */
+	int64_t *live;		   /* pane indexes with state, ascending */
+	uint32_t live_count;
+	uint32_t live_capacity;
+	int64_t watermark;
+	int64_t fired_end; /* every window ending at or before this has fired */
+	uint8_t *key_buffer; /* key being looked up, with room for the pane index */
+	uint8_t *key_saved;  /* the key whose windows are being re-emitted */
+	struct cell *scratch;
+	uint64_t late_updates;
+	uint64_t late_dropped;
+	uint64_t state_full;
+	uint64_t state_bytes_peak;
+};
+
+static int64_t saturating_add(int64_t a, int64_t b)
+{
+	int64_t sum;
+	return __builtin_add_overflow(a, b, &sum) ? (b > 0 ? INT64_MAX : INT64_MIN) : sum;
+}
+
+/* End of the last window that contains pane @p. */
+static int64_t pane_last_end(const struct window_op *op, int64_t p)
+{
+	return weir_floor_div(p * op->pane, op->spec.slide) * op->spec.slide + op->spec.size;
+}
+
+/* Index of the first window that contains pane @p. */
+static int64_t pane_first_window(const struct window_op *op, int64_t p)
+{
+	int64_t numerator = p * op->pane + op->pane - op->spec.size;
+	return -weir_floor_div(-numerator, op->spec.slide); /* ceil */
+}
+
+static void cell_reset(const struct window_op *op, struct cell *cell)
+{
+	cell->count = 0;
+	for (uint32_t c = 0; c < op->column_count; c++) {
+		union agg_value *v = &cell->values[3 * c];
+		if (op->columns[c].type == WEIR_TYPE_F64) {
+			v[0].f = 0;
+			v[1].f = DBL_MAX;
+			v[2].f = -DBL_MAX;
+		} else if (op->columns[c].type == WEIR_TYPE_U64) {
+			v[0].u = 0;
+			v[1].u = UINT64_MAX;
+			v[2].u = 0;
+		} else {
+			v[0].i = 0;
+			v[1].i = INT64_MAX;
+			v[2].i = INT64_MIN;
+		}
+	}
+}
+
+static void cell_add_record(const struct window_op *op, struct cell *cell, const uint8_t *record)
+{
+	cell->count++;
+	for (uint32_t c = 0; c < op->column_count; c++) {
+		union agg_value *v = &cell->values[3 * c];
+		union agg_value x;
+		memcpy(&x, record + op->columns[c].offset, sizeof(x));
+		if (op->columns[c].type == WEIR_TYPE_F64) {
+			v[0].f += x.f;
+			v[1].f = x.f < v[1].f ? x.f : v[1].f;
+			v[2].f = x.f > v[2].f ? x.f : v[2].f;
+		} else if (op->columns[c].type == WEIR_TYPE_U64) {
+			v[0].u += x.u;
+			v[1].u = x.u < v[1].u ? x.u : v[1].u;
+			v[2].u = x.u > v[2].u ? x.u : v[2].u;
+		} else {
+			v[0].u += x.u; /* wraps like the C baseline would, without UB */
+			v[1].i = x.i < v[1].i ? x.i : v[1].i;
+			v[2].i = x.i > v[2].i ? x.i : v[2].i;
+		}
+	}
+}
+
+static void cell_merge(const struct window_op *op, struct cell *into, const struct cell *from)
+{
+	into->count += from->count;
+	for (uint32_t c = 0; c < op->column_count; c++) {
+		union agg_value *a = &into->values[3 * c];
+		const union agg_value *b = &from->values[3 * c];
+		if (op->columns[c].type == WEIR_TYPE_F64) {
+			a[0].f += b[0].f;
+			a[1].f = b[1].f < a[1].f ? b[1].f : a[1].f;
+			a[2].f = b[2].f > a[2].f ? b[2].f : a[2].f;
+		} else if (op->columns[c].type == WEIR_TYPE_U64) {
+			a[0].u += b[0].u;
+			a[1].u = b[1].u < a[1].u ? b[1].u : a[1].u;
+			a[2].u = b[2].u > a[2].u ? b[2].u : a[2].u;
+		} else {
+			a[0].u += b[0].u;
+			a[1].i = b[1].i < a[1].i ? b[1].i : a[1].i;
+			a[2].i = b[2].i > a[2].i ? b[2].i : a[2].i;
+		}
+	}
+}
+
+static void emit_row(struct window_instance *w, int64_t start, const uint8_t *key,
+		     uint32_t key_length, const struct cell *cell)
+{
+	const struct window_op *op = w->op;
+	WEIR_ASSERT(cell->count > 0);
+	uint8_t *row = weir_emit_begin(w->out);
+	memset(row, 0, op->out_schema.record_length);
+	int64_t end = start + op->spec.size;
+	int64_t count = (int64_t)cell->count;
+	memcpy(row + op->start_offset, &start, 8);
+	memcpy(row + op->end_offset, &end, 8);
+	memcpy(row + op->count_offset, &count, 8);
+	weir_key_decode(&op->out_key, key, key_length, row);
+	for (uint32_t a = 0; a < op->output_count; a++) {
+		const struct agg_output *out = &op->outputs[a];
+		if (out->kind == AGG_COUNT)
+			continue;
+		const union agg_value *v = &cell->values[3 * out->column];
+		union agg_value result;
+		if (out->kind == AGG_AVG) {
+			enum weir_type type = op->columns[out->column].type;
+			double sum = type == WEIR_TYPE_F64   ? v[0].f
+				     : type == WEIR_TYPE_U64 ? (double)v[0].u
+							     : (double)v[0].i;
+			result.f = sum / (double)cell->count;
+		} else {
+			result = v[out->kind == AGG_SUM ? 0 : out->kind == AGG_MIN ? 1 : 2];
+		}
+		memcpy(row + out->out_offset, &result, 8);
+	}
+	weir_emit_commit(w->out);
+}
+
+static uint32_t cell_key(struct window_instance *w, const uint8_t *key, uint32_t key_length,
+			 int64_t pane, uint64_t *hash)
+{
+	if (key != w->key_buffer)
+		memcpy(w->key_buffer, key, key_length);
+	memcpy(w->key_buffer + key_length, &pane, 8);
+	*hash = weir_key_hash(w->key_buffer, key_length + 8, 0);
+	return key_length + 8;
+}
+
+/* One key's row for window @window, from its panes. */
+static void emit_key_window(struct window_instance *w, const uint8_t *key, uint32_t key_length,
+			    int64_t window)
+{
+	const struct window_op *op = w->op;
+	int64_t start = window * op->spec.slide;
+	int64_t first = weir_floor_div(start, op->pane);
+	int64_t last = first + op->spec.size / op->pane;
+	uint8_t *saved_key = w->key_saved;
+	if (key != saved_key)
+		memcpy(saved_key, key, key_length);
+	cell_reset(op, w->scratch);
+	for (int64_t p = first; p < last; p++) {
+		uint64_t hash;
+		uint32_t length = cell_key(w, saved_key, key_length, p, &hash);
+		uint32_t id = weir_table_find(w->cells, w->key_buffer, length, hash);
+		if (id != WEIR_TABLE_NONE)
+			cell_merge(op, w->scratch, weir_table_value(w->cells, id));
+	}
+	if (w->scratch->count > 0)
+		emit_row(w, start, saved_key, key_length, w->scratch);
+}
+
+static bool live_insert(struct window_instance *w, int64_t pane)
+{
+	if (w->live_count == w->live_capacity) {
+		uint32_t capacity = w->live_capacity * 2;
+		int64_t *bigger = weir_mem_realloc(w->live, sizeof(int64_t) * capacity, w->arena);
+		if (bigger == NULL)
+			return false;
+		w->live = bigger;
+		w->live_capacity = capacity;
+	}
+	uint32_t at = w->live_count;
+	while (at > 0 && w->live[at - 1] > pane)
+		at--;
+	memmove(&w->live[at + 1], &w->live[at], sizeof(int64_t) * (w->live_count - at));
+	w->live[at] = pane;
+	w->live_count++;
+	return true;
+}
+
+static uint64_t pane_hash(int64_t pane)
+{
+	return weir_key_hash(&pane, sizeof(pane), 1);
+}
+
+/* Finds or makes the cell of (key, pane) and links new cells into their pane. */
+static struct cell *cell_for(struct window_instance *w, uint32_t key_length, int64_t pane)
+{
+	uint64_t hash;
+	uint32_t length = cell_key(w, w->key_buffer, key_length, pane, &hash);
+	bool inserted;
+	uint32_t id = weir_table_upsert(w->cells, w->key_buffer, length, hash, &inserted);
+	if (id == WEIR_TABLE_NONE)
+		return NULL;
+	struct cell *cell = weir_table_value(w->cells, id);
+	if (!inserted)
+		return cell;
+	bool pane_new;
+	uint32_t pane_id = weir_table_upsert(w->panes, &pane, sizeof(pane), pane_hash(pane),
+					     &pane_new);
+	if (pane_id == WEIR_TABLE_NONE || (pane_new && !live_insert(w, pane))) {
+		if (pane_id != WEIR_TABLE_NONE)
+			weir_table_remove(w->panes, pane_id);
+		weir_table_remove(w->cells, id);
+		return NULL;
+	}
+	struct pane_head *head = weir_table_value(w->panes, pane_id);
+	cell_reset(w->op, cell);
+	cell->next_in_pane = pane_new ? WEIR_TABLE_NONE : head->first;
+	head->first = id;
+	head->cells++;
+	size_t bytes = weir_table_bytes(w->cells) + weir_table_bytes(w->panes);
+	if (bytes > w->state_bytes_peak)
+		w->state_bytes_peak = bytes;
+	return cell;
+}
+
+static void late_output(struct window_instance *w, const uint8_t *record, uint32_t length)
+{
+	w->late_dropped++;
+	uint8_t *row = weir_emit_begin(w->late);
+	memcpy(row, record, length);
+	weir_emit_commit(w->late);
+}
+
+/* A late event within the lateness: re-emit every already-fired window of its pane. */
+static void reemit_fired(struct window_instance *w, uint32_t key_length, int64_t pane)
+{
+	const struct window_op *op = w->op;
+	int64_t first = pane_first_window(op, pane);
+	int64_t last = weir_floor_div(pane * op->pane, op->spec.slide);
+	uint8_t *key = w->key_saved;
+	memcpy(key, w->key_buffer, key_length);
+	for (int64_t k = first; k <= last; k++) {
+		int64_t end = k * op->spec.slide + op->spec.size;
+		if (end > w->fired_end)
+			break;
+		if (saturating_add(end, op->spec.allowed_lateness) > w->watermark)
+			emit_key_window(w, key, key_length, k);
+	}
+	w->late_updates++;
+}
+
+static void window_process(void *instance, const uint8_t *records, uint32_t count)
+{
+	struct window_instance *w = instance;
+	const struct window_op *op = w->op;
+	for (uint32_t i = 0; i < count; i++) {
+		const uint8_t *record = records + (size_t)i * op->record_length;
+		int64_t timestamp;
+		memcpy(&timestamp, record + op->time_offset, 8);
+		int64_t pane = weir_floor_div(timestamp, op->pane);
+		if (w->watermark != WEIR_WATERMARK_NONE &&
+		    saturating_add(pane_last_end(op, pane), op->spec.allowed_lateness) <=
+			    w->watermark) {
+			late_output(w, record, op->record_length);
+			continue;
+		}
+		uint32_t key_length = weir_key_encode(&op->key, record, w->key_buffer);
+		struct cell *cell = cell_for(w, key_length, pane);
+		if (cell == NULL) {
+			w->state_full++;
+			continue;
+		}
+		cell_add_record(op, cell, record);
+		if (w->fired_end != WEIR_WATERMARK_NONE &&
+		    pane_first_window(op, pane) * op->spec.slide + op->spec.size <= w->fired_end)
+			reemit_fired(w, key_length, pane);
+	}
+}
+
+/* Emits window @window (all keys) from its panes. */
+static void fire_window(struct window_instance *w, int64_t window)
+{
+	const struct window_op *op = w->op;
+	int64_t start = window * op->spec.slide;
+	int64_t first = weir_floor_div(start, op->pane);
+	int64_t last = first + op->spec.size / op->pane;
+	bool single_pane = last == first + 1;
+	if (!single_pane)
+		weir_table_clear(w->merged);
+	for (int64_t p = first; p < last; p++) {
+		uint32_t pane_id = weir_table_find(w->panes, &p, sizeof(p), pane_hash(p));
+		if (pane_id == WEIR_TABLE_NONE)
+			continue;
+		const struct pane_head *head = weir_table_value(w->panes, pane_id);
+		for (uint32_t id = head->first; id != WEIR_TABLE_NONE;) {
+			const struct cell *cell = weir_table_value(w->cells, id);
+			uint32_t length;
+			const uint8_t *key = weir_table_key(w->cells, id, &length);
+			length -= 8; /* the pane index */
+			if (single_pane) {
+				emit_row(w, start, key, length, cell);
+			} else {
+				bool inserted;
+				uint32_t merged = weir_table_upsert(
+					w->merged, key, length, weir_key_hash(key, length, 0),
+					&inserted);
+				/* merged holds at most the keys of one window: the cells
+				 * table's budget already admitted them. */
+				WEIR_VERIFY(merged != WEIR_TABLE_NONE);
+				struct cell *into = weir_table_value(w->merged, merged);
+				if (inserted)
+					cell_reset(op, into);
+				cell_merge(op, into, cell);
+			}
+			id = cell->next_in_pane;
+		}
+	}
+	for (uint32_t id = 0; !single_pane && id < w->merged->high_water; id++) {
+		uint32_t length;
+		const uint8_t *key = weir_table_key(w->merged, id, &length);
+		emit_row(w, start, key, length, weir_table_value(w->merged, id));
+	}
+}
+
+static void evict_pane(struct window_instance *w, int64_t pane)
+{
+	uint32_t pane_id = weir_table_find(w->panes, &pane, sizeof(pane), pane_hash(pane));
+	WEIR_VERIFY(pane_id != WEIR_TABLE_NONE);
+	const struct pane_head *head = weir_table_value(w->panes, pane_id);
+	for (uint32_t id = head->first; id != WEIR_TABLE_NONE;) {
+		uint32_t next = ((const struct cell *)weir_table_value(w->cells, id))->next_in_pane;
+		weir_table_remove(w->cells, id);
+		id = next;
+	}
+	weir_table_remove(w->panes, pane_id);
+}
+
+static void window_advance(void *instance, int64_t watermark)
+{
+	struct window_instance *w = instance;
+	const struct window_op *op = w->op;
+	WEIR_ASSERT(watermark >= w->watermark || w->watermark == WEIR_WATERMARK_NONE);
+	w->watermark = watermark;
+	for (;;) {
+		/* The first pane that still has an unfired window decides the next window. */
+		uint32_t i = 0;
+		while (i < w->live_count && pane_last_end(op, w->live[i]) <= w->fired_end)
+			i++;
+		if (i == w->live_count)
+			break;
+		int64_t window = pane_first_window(op, w->live[i]);
+		if (w->fired_end != WEIR_WATERMARK_NONE) {
+			int64_t after = weir_floor_div(w->fired_end - op->spec.size,
+						       op->spec.slide) + 1;
+			window = after > window ? after : window;
+		}
+		int64_t end = window * op->spec.slide + op->spec.size;
+		if (end > watermark)
+			break;
+		fire_window(w, window);
+		w->fired_end = end;
+	}
+	uint32_t evicted = 0;
+	while (evicted < w->live_count) {
+		int64_t last_end = pane_last_end(op, w->live[evicted]);
+		if (last_end > w->fired_end ||
+		    saturating_add(last_end, op->spec.allowed_lateness) > watermark)
+			break;
+		evict_pane(w, w->live[evicted]);
+		evicted++;
+	}
+	memmove(w->live, w->live + evicted, sizeof(int64_t) * (w->live_count - evicted));
+	w->live_count -= evicted;
+	weir_emitter_flush(w->out);
+	weir_emitter_flush(w->late);
+}
+
+static int window_open(void *ctx, uint32_t worker, unsigned arena, struct weir_emitter *out,
+		       struct weir_emitter *late, void **instance_out)
+{
+	(void)worker;
+	const struct window_op *op = ctx;
+	struct window_instance *w = weir_mem_alloc(sizeof(*w), WEIR_CACHE_LINE, arena);
+	if (w == NULL)
+		return -ENOMEM;
+	w->op = op;
+	w->out = out;
+	w->late = late;
+	w->arena = arena;
+	w->watermark = WEIR_WATERMARK_NONE;
+	w->fired_end = WEIR_WATERMARK_NONE;
+	w->live_capacity = 64;
+	w->live = weir_mem_alloc(sizeof(int64_t) * w->live_capacity, 8, arena);
+	w->key_buffer = weir_mem_alloc(op->key.encoded_length_max + 8, 8, arena);
+	w->key_saved = weir_mem_alloc(op->key.encoded_length_max + 8, 8, arena);
+	w->scratch = weir_mem_alloc(op->cell_length, 8, arena);
+	int rc = -ENOMEM;
+	if (w->live != NULL && w->key_buffer != NULL && w->key_saved != NULL && w->scratch != NULL)
+		rc = weir_table_create(&w->cells, op->key.encoded_length_max + 8,
+				       op->cell_length, op->state_budget_bytes, arena);
+	if (rc == 0)
+		rc = weir_table_create(&w->panes, sizeof(int64_t), sizeof(struct pane_head),
+				       WINDOW_PANE_DIR_BUDGET, arena);
+	if (rc == 0)
+		rc = weir_table_create(&w->merged, op->key.encoded_length_max, op->cell_length,
+				       SIZE_MAX, arena);
+	if (rc != 0) {
+		weir_table_destroy(w->cells);
+		weir_table_destroy(w->panes);
+		weir_mem_free(w->live, arena);
+		weir_mem_free(w->key_buffer, arena);
+		weir_mem_free(w->key_saved, arena);
+		weir_mem_free(w->scratch, arena);
+		weir_mem_free(w, arena);
+		return rc;
+	}
+	*instance_out = w;
+	return 0;
+}
+
+static void window_close(void *ctx, void *instance)
+{
+	struct window_op *op = ctx;
+	struct window_instance *w = instance;
+	op->late_updates += w->late_updates;
+	op->late_dropped += w->late_dropped;
+	op->state_full += w->state_full;
+	if (w->state_bytes_peak > op->state_bytes_peak)
+		op->state_bytes_peak = w->state_bytes_peak;
+	unsigned arena = w->arena;
+	weir_table_destroy(w->cells);
+	weir_table_destroy(w->panes);
+	weir_table_destroy(w->merged);
+	weir_mem_free(w->live, arena);
+	weir_mem_free(w->key_buffer, arena);
+	weir_mem_free(w->key_saved, arena);
+	weir_mem_free(w->scratch, arena);
+	weir_mem_free(w, arena);
+}
+
+static const struct weir_keyed_op_vtable window_vtable = {
+	.open = window_open,
+	.process = window_process,
+	.advance = window_advance,
+	.close = window_close,
+};
+
+static void window_add_stats(void *ctx, struct weir_job_stats *stats)
+{
+	const struct window_op *op = ctx;
+	stats->late_updates += op->late_updates;
+	stats->late_dropped += op->late_dropped;
+	stats->state_full += op->state_full;
+}
+
+static void window_report(void *ctx, FILE *stream)
+{
+	const struct window_op *op = ctx;
+	if (op->state_full > 0)
+		fprintf(stream,
+			"weir: window state budget (%zu MiB per worker) reached: %llu events were "
+			"refused and are missing from the results; raise --state-budget\n",
+			op->state_budget_bytes >> 20, (unsigned long long)op->state_full);
+	if (op->late_dropped > 0)
+		fprintf(stream,
+			"weir: %llu events arrived after their windows closed (later than the "
+			"allowed lateness) and went to the late output\n",
+			(unsigned long long)op->late_dropped);
+}
+
+static void window_destroy(void *ctx)
+{
+	weir_mem_free(ctx, WEIR_MEM_ARENA_DEFAULT);
+}
+
+static int64_t gcd64(int64_t a, int64_t b)
+{
+	while (b != 0) {
+		int64_t t = a % b;
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+int weir_window_spec_parse(struct weir_window_spec *spec, const char *text)
+{
+	WEIR_VERIFY(spec != NULL && text != NULL);
+	char *end = NULL;
+	if (strncmp(text, "tumbling:", 9) == 0) {
+		errno = 0;
+		long long size = strtoll(text + 9, &end, 10);
+		if (errno != 0 || end == text + 9 || *end != '\0' || size <= 0)
+			return -EINVAL;
+		spec->kind = WEIR_WINDOW_TUMBLING;
+		spec->size = spec->slide = size;
+		return 0;
+	}
+	if (strncmp(text, "sliding:", 8) == 0) {
+		errno = 0;
+		long long size = strtoll(text + 8, &end, 10);
+		if (errno != 0 || end == text + 8 || *end != ',' || size <= 0)
+			return -EINVAL;
+		const char *slide_text = end + 1;
+		long long slide = strtoll(slide_text, &end, 10);
+		if (errno != 0 || end == slide_text || *end != '\0' || slide <= 0)
+			return -EINVAL;
+		spec->kind = WEIR_WINDOW_SLIDING;
+		spec->size = size;
+		spec->slide = slide;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int add_output_field(struct window_op *op, struct weir_job *job, const char *name,
+			    enum weir_type type, uint32_t max_length, uint32_t *offset)
+{
+	int rc = weir_schema_add(&op->out_schema, name, type, max_length);
+	if (rc != 0)
+		return weir_job_fail(job, -EINVAL, "window: output column '%s' twice or too many",
+				     name);
+	*offset = op->out_schema.fields[op->out_schema.field_count - 1].offset;
+	return 0;
+}
+
+static int column_slot(struct window_op *op, struct weir_job *job,
+		       const struct weir_schema *schema, const char *name, uint32_t *slot)
+{
+	int index = weir_schema_find(schema, name);
+	if (index < 0)
+		return weir_job_fail(job, -ENOENT, "aggregate column '%s' is not in the schema",
+				     name);
+	const struct weir_field *field = &schema->fields[index];
+	if (field->type == WEIR_TYPE_STR || field->type == WEIR_TYPE_IPV4 ||
+	    field->type == WEIR_TYPE_IPV6)
+		return weir_job_fail(job, -EINVAL, "aggregate column '%s' is %s, not a number",
+				     name, weir_type_name(field->type));
+	for (uint32_t c = 0; c < op->column_count; c++) {
+		if (op->columns[c].offset == field->offset) {
+			*slot = c;
+			return 0;
+		}
+	}
+	if (op->column_count == WINDOW_COLUMNS_MAX)
+		return weir_job_fail(job, -E2BIG, "window: more than %u aggregated columns",
+				     WINDOW_COLUMNS_MAX);
+	op->columns[op->column_count].offset = field->offset;
+	op->columns[op->column_count].type = field->type;
+	*slot = op->column_count++;
+	return 0;
+}
+
+static int parse_one_aggregate(struct window_op *op, struct weir_job *job,
+			       const struct weir_schema *schema, char *item)
+{
+	static const char *const names[] = {"count", "sum", "min", "max", "avg"};
+	char *colon = strchr(item, ':');
+	if (colon != NULL)
+		*colon = '\0';
+	int kind = -1;
+	for (int k = 0; k < 5; k++) {
+		if (strcmp(item, names[k]) == 0)
+			kind = k;
+	}
+	if (kind < 0 || (kind == AGG_COUNT) != (colon == NULL))
+		return weir_job_fail(job, -EINVAL,
+				     "aggregate '%s': expected count, sum:COL, min:COL, max:COL "
+				     "or avg:COL", item);
+	if (op->output_count == WINDOW_AGGS_MAX)
+		return weir_job_fail(job, -E2BIG, "window: more than %u aggregates",
+				     WINDOW_AGGS_MAX);
+	struct agg_output *out = &op->outputs[op->output_count];
+	out->kind = (enum agg_kind)kind;
+	if (kind == AGG_COUNT) {
+		out->out_offset = op->count_offset;
+		op->output_count++;
+		return 0;
+	}
+	int rc = column_slot(op, job, schema, colon + 1, &out->column);
+	if (rc != 0)
+		return rc;
+	char name[WEIR_FIELD_NAME_MAX + 8];
+	snprintf(name, sizeof(name), "%s_%s", names[kind], colon + 1);
+	if (strlen(name) >= WEIR_FIELD_NAME_MAX)
+		return weir_job_fail(job, -EINVAL, "aggregate name '%s' is too long", name);
+	enum weir_type type = kind == AGG_AVG ? WEIR_TYPE_F64 : op->columns[out->column].type;
+	if (type == WEIR_TYPE_TS)
+		type = WEIR_TYPE_I64;
+	rc = add_output_field(op, job, name, type, 0, &out->out_offset);
+	if (rc == 0)
+		op->output_count++;
+	return rc;
+}
+
+/* Output row: window_start, window_end, key columns, count, then each aggregate. */
+static int build_output(struct window_op *op, struct weir_job *job,
+			const struct weir_schema *schema)
+{
+	weir_schema_init(&op->out_schema);
+	int rc = add_output_field(op, job, "window_start", WEIR_TYPE_I64, 0, &op->start_offset);
+	if (rc == 0)
+		rc = add_output_field(op, job, "window_end", WEIR_TYPE_I64, 0, &op->end_offset);
+	char columns[1024] = "";
+	for (uint32_t k = 0; rc == 0 && k < op->key.part_count; k++) {
+		const struct weir_field *field = &schema->fields[op->key.parts[k].field_index];
+		uint32_t unused;
+		rc = add_output_field(op, job, field->name, field->type, field->max_length,
+				      &unused);
+		if (k > 0)
+			strcat(columns, ",");
+		strcat(columns, field->name);
+	}
+	if (rc == 0)
+		rc = add_output_field(op, job, "count", WEIR_TYPE_I64, 0, &op->count_offset);
+	if (rc != 0)
+		return rc;
+	char message[256];
+	rc = weir_key_spec_init(&op->out_key, &op->out_schema, columns, message, sizeof(message));
+	WEIR_VERIFY(rc == 0);
+	return 0;
+}
+
+static int parse_aggregates(struct window_op *op, struct weir_job *job,
+			    const struct weir_schema *schema, const char *text)
+{
+	char copy[1024];
+	if (text == NULL || text[0] == '\0' || strlen(text) >= sizeof(copy))
+		return weir_job_fail(job, -EINVAL, "window: no aggregates (e.g. count,sum:amount)");
+	strcpy(copy, text);
+	char *save = NULL;
+	bool count_seen = false;
+	for (char *item = strtok_r(copy, ",", &save); item != NULL;
+	     item = strtok_r(NULL, ",", &save)) {
+		if (strcmp(item, "count") == 0) {
+			if (count_seen)
+				continue;
+			count_seen = true;
+		}
+		int rc = parse_one_aggregate(op, job, schema, item);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int check_spec(struct weir_job *job, const struct weir_window_spec *spec)
+{
+	if (spec->size <= 0 || spec->slide <= 0)
+		return weir_job_fail(job, -EINVAL, "window: size and slide must be positive");
+	if (spec->kind == WEIR_WINDOW_TUMBLING && spec->slide != spec->size)
+		return weir_job_fail(job, -EINVAL, "window: a tumbling window slides by its size");
+	if (spec->slide > spec->size)
+		return weir_job_fail(job, -EINVAL,
+				     "window: slide %lld is larger than size %lld (events would "
+				     "fall between windows)",
+				     (long long)spec->slide, (long long)spec->size);
+	if (spec->size / gcd64(spec->size, spec->slide) > WEIR_WINDOW_PANES_MAX)
+		return weir_job_fail(job, -EINVAL,
+				     "window: size/gcd(size, slide) = %lld panes, more than %d",
+				     (long long)(spec->size / gcd64(spec->size, spec->slide)),
+				     WEIR_WINDOW_PANES_MAX);
+	if (spec->allowed_lateness < 0)
+		return weir_job_fail(job, -EINVAL, "window: lateness must be >= 0");
+	return 0;
+}
+
+static int window_configure(struct window_op *op, struct weir_job *job,
+			    const struct weir_window_spec *spec)
+{
+	const struct weir_schema *schema = weir_job_tail_schema(job);
+	const struct weir_key_spec *key = weir_job_key(job);
+	if (schema == NULL || key == NULL)
+		return weir_job_fail(job, -EINVAL, "window: call key_by first");
+	int rc = check_spec(job, spec);
+	if (rc != 0)
+		return rc;
+	op->spec = *spec;
+	op->spec.time_column = NULL;
+	op->spec.aggregates = NULL;
+	op->pane = gcd64(spec->size, spec->slide);
+	op->key = *key;
+	int time_index = spec->time_column != NULL ? weir_schema_find(schema, spec->time_column)
+						   : -ENOENT;
+	if (time_index < 0)
+		return weir_job_fail(job, -ENOENT, "time column '%s' is not in the schema",
+				     spec->time_column != NULL ? spec->time_column : "(none)");
+	enum weir_type time_type = schema->fields[time_index].type;
+	if (time_type != WEIR_TYPE_I64 && time_type != WEIR_TYPE_TS)
+		return weir_job_fail(job, -EINVAL, "time column '%s' is %s; it must be i64 or ts",
+				     spec->time_column, weir_type_name(time_type));
+	op->time_offset = schema->fields[time_index].offset;
+	op->record_length = schema->record_length;
+	op->state_budget_bytes = (size_t)weir_job_get_options(job)->state_budget_mib << 20;
+	rc = build_output(op, job, schema);
+	if (rc == 0)
+		rc = parse_aggregates(op, job, schema, spec->aggregates);
+	op->cell_length = (uint32_t)(sizeof(struct cell) +
+				     3 * sizeof(union agg_value) * op->column_count);
+	return rc;
+}
+
+int weir_job_window(struct weir_job *job, const struct weir_window_spec *spec)
+{
+	WEIR_VERIFY(job != NULL && spec != NULL);
+	struct window_op *op = weir_mem_alloc(sizeof(*op), WEIR_CACHE_LINE,
+					      WEIR_MEM_ARENA_DEFAULT);
+	if (op == NULL)
+		return weir_job_fail(job, -ENOMEM, "window: out of memory");
+	int rc = window_configure(op, job, spec);
+	if (rc != 0) {
+		window_destroy(op);
+		return rc;
+	}
+	struct weir_component component = {
+		.ctx = op,
+		.destroy = window_destroy,
+		.report = window_report,
+		.add_stats = window_add_stats,
+	};
+	return weir_job_attach_keyed_op(job, &window_vtable, op, op->time_offset, &op->out_schema,
+					component);
+}

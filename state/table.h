@@ -1,0 +1,78 @@
+/* A per-shard keyed table: open addressing (linear probing, backward-shift deletion) over an
+ * index of entry ids, with entries in a slab so an entry's id stays valid until it is removed
+ * even when the table grows.  Keys are byte strings up to key_length_max; values are
+ * value_length bytes, zeroed on insert.  Growth doubles the slab or the index; a growth that
+ * would pass the memory budget is refused, and the insert that needed it fails (counted) while
+ * everything already in the table stays.
+ *
+ * Context: one thread (the owning worker); no locks. */
+#ifndef WEIR_STATE_TABLE_H
+#define WEIR_STATE_TABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define WEIR_TABLE_NONE UINT32_MAX
+
+struct weir_table {
+	uint32_t key_length_max;
+	uint32_t value_length;
+	uint32_t entry_stride;	 /* bytes per slab entry */
+	uint32_t value_offset;	 /* of the value inside an entry */
+	uint32_t count;		 /* live entries */
+	uint32_t slab_capacity;	 /* entries the slab holds */
+	uint32_t high_water;	 /* ids below this have been handed out */
+	uint32_t free_head;	 /* first id of the free list, or WEIR_TABLE_NONE */
+	uint32_t index_mask;	 /* index slots - 1 */
+	uint32_t *index;	 /* slot: entry id + 1, 0 when empty */
+	uint8_t *slab;
+	size_t budget_bytes;
+	uint64_t refused_count;	 /* inserts refused by the budget */
+	unsigned arena;
+};
+
+/* Returns: 0, -EINVAL (zero key length, entries over 2 GiB, budget smaller than the first
+ * allocation), -ENOMEM. */
+int weir_table_create(struct weir_table **table_out, uint32_t key_length_max,
+		      uint32_t value_length, size_t budget_bytes, unsigned arena);
+void weir_table_destroy(struct weir_table *table);
+
+/* Finds @key (@hash must be the same function of the key on every call) or inserts it with a
+ * zeroed value; *inserted says which.  Returns: the entry id, or WEIR_TABLE_NONE when the key
+ * is new and the budget allows no more entries.  Ids stay valid until removed; value pointers
+ * only until the next insert. */
+uint32_t weir_table_upsert(struct weir_table *table, const void *key, uint32_t key_length,
+			   uint64_t hash, bool *inserted);
+
+/* Returns: the entry id, or WEIR_TABLE_NONE. */
+uint32_t weir_table_find(const struct weir_table *table, const void *key, uint32_t key_length,
+			 uint64_t hash);
+
+/* Removes entry @id (its id may be reused by a later insert). */
+void weir_table_remove(struct weir_table *table, uint32_t id);
+
+/* Removes every entry; keeps the memory. */
+void weir_table_clear(struct weir_table *table);
+
+static inline uint8_t *weir_table_entry_(const struct weir_table *table, uint32_t id)
+{
+	return table->slab + (size_t)id * table->entry_stride;
+}
+
+static inline void *weir_table_value(const struct weir_table *table, uint32_t id)
+{
+	return weir_table_entry_(table, id) + table->value_offset;
+}
+
+/* The key of entry @id: *length_out bytes. */
+const uint8_t *weir_table_key(const struct weir_table *table, uint32_t id,
+			      uint32_t *length_out);
+
+/* Whether @id is a live entry (for iterating ids 0 .. high_water-1). */
+bool weir_table_live(const struct weir_table *table, uint32_t id);
+
+/* Bytes the table holds now (slab + index). */
+size_t weir_table_bytes(const struct weir_table *table);
+
+#endif

@@ -1,0 +1,141 @@
+/* weir: the embedding API.  A program that embeds weir includes only this header and links
+ * the `weir_dep` libraries (core, io, state, operators).
+ *
+ * A job is a chain: one source -> stateless operators (filter, map, project) -> key_by ->
+ * one keyed window aggregate -> a sink (and optionally a sink for late events).  Every worker
+ * runs every stage; key_by shuffles records to the worker that owns their key group.
+ *
+ * Every function returns 0 or a negative errno; on failure weir_job_error() says what went
+ * wrong in words.  Context: one thread builds and runs a job; the callbacks you register run
+ * on the worker threads, many at a time, each on its own records. */
+#ifndef WEIR_WEIR_H
+#define WEIR_WEIR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct weir_job;
+
+struct weir_job_options {
+	uint32_t worker_count;	   /* 0: one worker per physical core */
+	const char *cpu_list;	   /* NULL, or OS CPU numbers "0,2-3" to pin workers on */
+	bool pin_workers;	   /* bind each worker to its CPU and NUMA node (default true) */
+	uint32_t ring_slots;	   /* batches each shuffle ring holds, a power of two >= 2 */
+	uint32_t batch_records;	   /* records per batch; 0 picks from the record size */
+	uint64_t seed;		   /* key-group hash seed; 0 picks a random one per job */
+	uint32_t key_groups;	   /* key groups (Flink's max parallelism), default 4096 */
+	int64_t out_of_orderness;  /* event-time units a source may run behind its maximum */
+	uint64_t idle_timeout_ms;  /* a source partition silent this long stops holding time */
+	uint64_t state_budget_mib; /* keyed state per worker, MiB */
+};
+
+/* Fills @options with the defaults above. */
+void weir_job_options_init(struct weir_job_options *options);
+
+int weir_job_create(struct weir_job **job_out, const struct weir_job_options *options);
+void weir_job_destroy(struct weir_job *job);
+
+/* The last error's message ("" if none).  Valid until the next call on @job. */
+const char *weir_job_error(const struct weir_job *job);
+
+/* ---- sources: exactly one per job ---- */
+
+/* A CSV file with a header line, split at line boundaries into one partition per worker and
+ * read through io_uring.  @schema is "name:type,..." (i64 u64 f64 ts str strN ipv4 ipv6).
+ * Malformed lines are skipped, counted and reported by line number. */
+int weir_job_source_csv(struct weir_job *job, const char *path, const char *schema);
+
+/* Writes @count records of @record_length bytes at @records: events number
+ * @first, @first + @step, ... of a deterministic sequence.  Runs on worker threads. */
+typedef void weir_generate_fn(void *ctx, uint64_t first, uint64_t step, uint32_t count,
+			      uint8_t *records, uint32_t record_length);
+
+/* Events 0 .. @event_count-1, spread over the workers (worker i makes i, i+n, i+2n, ...),
+ * so the set of events does not depend on the number of workers. */
+int weir_job_source_generator(struct weir_job *job, const char *schema,
+			      weir_generate_fn *generate, void *ctx, uint64_t event_count);
+
+/* ---- stateless operators, fused into the source's stage ---- */
+
+/* Sets keep[i] to 1 to keep record i of the @count records (stride @record_length). */
+typedef void weir_filter_fn(void *ctx, const uint8_t *records, uint32_t count,
+			    uint32_t record_length, uint8_t *keep);
+/* Writes one output record (of the map's schema) at out + i * out_length for each input. */
+typedef void weir_map_fn(void *ctx, const uint8_t *records, uint32_t count, uint32_t in_length,
+			 uint8_t *out, uint32_t out_length);
+
+int weir_job_filter(struct weir_job *job, weir_filter_fn *filter, void *ctx);
+int weir_job_map(struct weir_job *job, const char *out_schema, weir_map_fn *map, void *ctx);
+/* Keeps only the named columns, in the order given ("ts,card,amount"). */
+int weir_job_project(struct weir_job *job, const char *columns);
+
+/* Byte offset of a column in the records the chain produces so far, or a negative errno. */
+int weir_job_column_offset(const struct weir_job *job, const char *column);
+
+/* ---- key_by and the window aggregate ---- */
+
+/* Shuffles by the named columns: key group = xxh3_64(key bytes, seed) % key_groups. */
+int weir_job_key_by(struct weir_job *job, const char *columns);
+
+enum weir_window_kind { WEIR_WINDOW_TUMBLING, WEIR_WINDOW_SLIDING };
+
+struct weir_window_spec {
+	const char *time_column;    /* i64 or ts column holding event time */
+	enum weir_window_kind kind;
+	int64_t size;		    /* event-time units */
+	int64_t slide;		    /* == size for tumbling */
+	int64_t allowed_lateness;   /* late events within this re-emit an updated row */
+	const char *aggregates;	    /* "count,sum:amount,min:amount,max:amount,avg:amount" */
+};
+
+/* Windows aligned at 0: [k*slide, k*slide + size).  Output rows: window_start, window_end,
+ * the key columns, then the aggregates (count, sum_<col>, min_<col>, max_<col>, avg_<col>). */
+int weir_job_window(struct weir_job *job, const struct weir_window_spec *spec);
+
+/* Parses "tumbling:SIZE" or "sliding:SIZE,SLIDE" into @spec's kind, size and slide. */
+int weir_window_spec_parse(struct weir_window_spec *spec, const char *text);
+
+/* ---- sinks ---- */
+
+enum weir_format { WEIR_FORMAT_JSONL, WEIR_FORMAT_CSV };
+
+/* Window results go to @path ("-" or NULL: standard output). */
+int weir_job_sink(struct weir_job *job, const char *path, enum weir_format format);
+/* Events later than the allowed lateness go to @path; without this they are only counted. */
+int weir_job_late_sink(struct weir_job *job, const char *path, enum weir_format format);
+
+/* ---- running ---- */
+
+/* Runs the job to the end of its input.  Returns: 0, or a negative errno (see error()). */
+int weir_job_run(struct weir_job *job);
+
+struct weir_job_stats {
+	uint32_t worker_count;
+	uint64_t events_in;	   /* records the source produced */
+	uint64_t events_shuffled;  /* records that went through the key_by exchange */
+	uint64_t rows_out;	   /* window rows emitted (including re-emitted updates) */
+	uint64_t late_updates;	   /* late events within the allowed lateness */
+	uint64_t late_dropped;	   /* events later than that (late output) */
+	uint64_t state_full;	   /* events refused because the state budget was reached */
+	uint64_t input_skipped;	   /* malformed input records the source skipped */
+	uint64_t backpressure_turns; /* loop turns a worker could not pull (output rings full) */
+	uint64_t batches_shuffled;
+	double seconds;		   /* wall time of weir_job_run */
+};
+
+/* Fills @stats; valid after weir_job_run. */
+void weir_job_get_stats(const struct weir_job *job, struct weir_job_stats *stats);
+
+/* Prints the job's report on stderr-like @stream: skipped input with line numbers, late and
+ * refused events, per-worker rates. */
+void weir_job_report(const struct weir_job *job, void *stream /* FILE * */);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

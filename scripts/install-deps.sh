@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what weir needs to build and test on Debian 12, and nothing when it is all there.
+# Runs as root (or with sudo on PATH); never prompts (CI has no terminal).
+set -euo pipefail
+
+packages=(gcc libc6-dev pkg-config meson ninja-build python3
+          libdpdk-dev dpdk liburing-dev libhwloc-dev libjemalloc-dev libxxhash-dev libcmocka-dev)
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "weir: installing ${missing[*]}" >&2
+as_root=()
+[ "$(id -u)" -ne 0 ] && as_root=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" apt-get update -q
+"${as_root[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
