@@ -174,6 +174,31 @@ static void test_small_with_siblings(void **state)
 	weir_topo_destroy(topo);
 }
 
+/* PUs numbered the way Linux usually numbers them: the first PU of every core first, then
+ * the siblings, so core c holds PUs c and c + 8.  The plan works in logical order and
+ * reports OS numbers, and a CPU list is read as OS numbers. */
+static void test_linux_style_numbering(void **state)
+{
+	(void)state;
+	struct weir_topo *topo = topo_of("pack:2 core:4 pu:2(indexes=2*8:1*2)");
+	assert_int_equal(weir_topo_plan(topo, 10, NULL, &plan, message, sizeof(message)), 0);
+	for (uint32_t w = 0; w < 10; w++) {
+		assert_int_equal(plan.workers[w].pu_os_index, (int)w);
+		assert_int_equal(plan.workers[w].core_index, w % 8);
+		assert_int_equal(plan.workers[w].package_index, (w % 8) / 4);
+		assert_int_equal(plan.workers[w].shares_core, w % 8 < 2);
+	}
+	assert_int_equal(weir_topo_plan(topo, 0, "12,4", &plan, message, sizeof(message)), 0);
+	assert_int_equal(plan.worker_count, 2);
+	assert_int_equal(plan.workers[0].pu_os_index, 12);
+	assert_int_equal(plan.workers[1].pu_os_index, 4);
+	assert_int_equal(plan.workers[0].core_index, 4);
+	assert_int_equal(plan.workers[1].core_index, 4);
+	assert_true(plan.workers[0].shares_core);
+	assert_true(plan.workers[1].shares_core);
+	weir_topo_destroy(topo);
+}
+
 static void test_cpu_list(void **state)
 {
 	(void)state;
@@ -395,6 +420,7 @@ int main(void)
 		cmocka_unit_test(test_count_spills_onto_siblings),
 		cmocka_unit_test(test_no_siblings_wraps),
 		cmocka_unit_test(test_small_with_siblings),
+		cmocka_unit_test(test_linux_style_numbering),
 		cmocka_unit_test(test_cpu_list),
 		cmocka_unit_test(test_cpu_list_errors),
 		cmocka_unit_test(test_too_many_workers),
