@@ -11,7 +11,9 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* cmocka last: under UNIT_TESTING it turns malloc and free into its checked versions. */
 #include <setjmp.h>
@@ -422,6 +424,43 @@ static void test_header(void **state)
 	expect_assert_failure(weir_csv_check_header(&schema, three, strlen(three), message, 0));
 }
 
+/* The parser's fast path for plain decimals must give exactly strtod's double, bit for bit,
+ * on the shapes it takes (up to 15 digits) and on those it hands to strtod (16+ digits). */
+static void test_f64_matches_strtod(void **state)
+{
+	(void)state;
+	struct weir_schema schema;
+	make_schema(&schema, "x:f64");
+	const char *seed_text = getenv("WEIR_SEED");
+	uint64_t seed = seed_text != NULL ? strtoull(seed_text, NULL, 10) : (uint64_t)time(NULL);
+	print_message("test_f64_matches_strtod: WEIR_SEED=%llu\n", (unsigned long long)seed);
+	uint64_t x = seed | 1;
+	for (int i = 0; i < 200000; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		char text[64];
+		int digits = 1 + (int)(x % 18);
+		int point = (int)((x >> 8) % (uint64_t)(digits + 1));
+		int at = 0;
+		if ((x >> 16) & 1)
+			text[at++] = '-';
+		uint64_t y = x;
+		for (int d = 0; d < digits; d++) {
+			if (d == point && d > 0)
+				text[at++] = '.';
+			y = y * 6364136223846793005ull + 1442695040888963407ull;
+			text[at++] = (char)('0' + (y >> 60) % 10);
+		}
+		text[at] = '\0';
+		uint8_t row[16];
+		struct weir_csv_fault fault;
+		assert_int_equal(weir_csv_parse_line(&schema, text, (size_t)at, row, &fault), 0);
+		double parsed = weir_field_get_f64(&schema.fields[0], row);
+		double expected = strtod(text, NULL);
+		if (memcmp(&parsed, &expected, sizeof(parsed)) != 0)
+			fail_msg("'%s' parsed as %.17g, strtod says %.17g", text, parsed, expected);
+	}
+}
+
 static void test_reason_texts(void **state)
 {
 	(void)state;
@@ -449,6 +488,7 @@ int main(void)
 		cmocka_unit_test(test_addresses),
 		cmocka_unit_test(test_header),
 		cmocka_unit_test(test_reason_texts),
+		cmocka_unit_test(test_f64_matches_strtod),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
