@@ -101,10 +101,18 @@ int weir_job_column_offset(const struct weir_job *job, const char *column)
 	return index < 0 ? index : (int)schema->fields[index].offset;
 }
 
-static int add_component(struct weir_job *job, struct weir_component component)
+/* Takes ownership of @component: the job keeps it (and destroys it with the job), or, when
+ * @rc (an earlier check's verdict) is an error or the job is full, destroys it now.
+ * Returns: 0, or the error. */
+static int adopt_component(struct weir_job *job, int rc, struct weir_component component)
 {
-	if (job->component_count == JOB_COMPONENTS_MAX)
-		return weir_job_fail(job, -E2BIG, "job: more than %u parts", JOB_COMPONENTS_MAX);
+	if (rc == 0 && job->component_count == JOB_COMPONENTS_MAX)
+		rc = weir_job_fail(job, -E2BIG, "job: more than %u parts", JOB_COMPONENTS_MAX);
+	if (rc != 0) {
+		if (component.destroy != NULL)
+			component.destroy(component.ctx);
+		return rc;
+	}
 	job->components[job->component_count++] = component;
 	return 0;
 }
@@ -119,17 +127,12 @@ int weir_job_attach_source(struct weir_job *job, struct weir_source source,
 			   struct weir_component component)
 {
 	WEIR_VERIFY(source.vtable != NULL && source.schema != NULL);
-	if (job->source.vtable != NULL) {
-		if (component.destroy != NULL)
-			component.destroy(component.ctx);
-		return weir_job_fail(job, -EEXIST, "job: a job has exactly one source");
-	}
-	int rc = add_component(job, component);
-	if (rc != 0) {
-		if (component.destroy != NULL)
-			component.destroy(component.ctx);
+	int rc = 0;
+	if (job->source.vtable != NULL)
+		rc = weir_job_fail(job, -EEXIST, "job: a job has exactly one source");
+	rc = adopt_component(job, rc, component);
+	if (rc != 0)
 		return rc;
-	}
 	job->source = source;
 	widen_stage_buffer(job, source.schema);
 	return 0;
@@ -147,13 +150,9 @@ int weir_job_append_stage(struct weir_job *job, weir_stage_fn *fn, void *ctx,
 				   "job: stateless operators go before key_by");
 	else if (job->stage_count == JOB_STAGES_MAX)
 		rc = weir_job_fail(job, -E2BIG, "job: more than %u operators", JOB_STAGES_MAX);
-	if (rc == 0)
-		rc = add_component(job, component);
-	if (rc != 0) {
-		if (component.destroy != NULL)
-			component.destroy(component.ctx);
+	rc = adopt_component(job, rc, component);
+	if (rc != 0)
 		return rc;
-	}
 	struct job_stage *stage = &job->stages[job->stage_count++];
 	stage->fn = fn;
 	stage->ctx = ctx;
@@ -178,11 +177,6 @@ int weir_job_key_by(struct weir_job *job, const char *columns)
 	return 0;
 }
 
-int weir_job_set_key(struct weir_job *job, const char *columns)
-{
-	return weir_job_key_by(job, columns);
-}
-
 const struct weir_key_spec *weir_job_key(const struct weir_job *job)
 {
 	return job->keyed ? &job->key : NULL;
@@ -198,13 +192,9 @@ int weir_job_attach_keyed_op(struct weir_job *job, const struct weir_keyed_op_vt
 		rc = weir_job_fail(job, -EINVAL, "window: call key_by first");
 	else if (job->keyed_vtable != NULL)
 		rc = weir_job_fail(job, -EEXIST, "window: a job has one window operator");
-	if (rc == 0)
-		rc = add_component(job, component);
-	if (rc != 0) {
-		if (component.destroy != NULL)
-			component.destroy(component.ctx);
+	rc = adopt_component(job, rc, component);
+	if (rc != 0)
 		return rc;
-	}
 	WEIR_VERIFY(time_offset + 8 <= job->exchange_schema.record_length);
 	job->keyed_vtable = vtable;
 	job->keyed_ctx = ctx;
@@ -228,13 +218,9 @@ int weir_job_attach_sink(struct weir_job *job, bool late, const struct weir_sink
 	int rc = 0;
 	if (sink->vtable != NULL)
 		rc = weir_job_fail(job, -EEXIST, "job: that output has a sink already");
-	if (rc == 0)
-		rc = add_component(job, component);
-	if (rc != 0) {
-		if (component.destroy != NULL)
-			component.destroy(component.ctx);
+	rc = adopt_component(job, rc, component);
+	if (rc != 0)
 		return rc;
-	}
 	sink->vtable = vtable;
 	sink->ctx = ctx;
 	return 0;

@@ -100,8 +100,6 @@ int weir_job_attach_source(struct weir_job *job, struct weir_source source,
 			   struct weir_component component);
 int weir_job_append_stage(struct weir_job *job, weir_stage_fn *fn, void *ctx,
 			  const struct weir_schema *out_schema, struct weir_component component);
-/* The exchange: key_by over the tail schema. */
-int weir_job_set_key(struct weir_job *job, const char *columns);
 const struct weir_key_spec *weir_job_key(const struct weir_job *job);
 /* @time_offset: where the i64 event time sits in the key_by's input records. */
 int weir_job_attach_keyed_op(struct weir_job *job, const struct weir_keyed_op_vtable *vtable,

@@ -1,7 +1,6 @@
 #include "core/mem.h"
 
 #include <errno.h>
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,18 +9,6 @@
 #ifndef WEIR_MEM_PASSTHROUGH
 #include <jemalloc/jemalloc.h>
 #endif
-
-static _Thread_local bool mem_sealed;
-
-void weir_mem_seal(void)
-{
-	mem_sealed = true;
-}
-
-void weir_mem_unseal(void)
-{
-	mem_sealed = false;
-}
 
 #ifdef WEIR_MEM_PASSTHROUGH
 
@@ -35,7 +22,6 @@ int weir_mem_arena_create(unsigned *arena_out)
 void *weir_mem_alloc(size_t length, size_t alignment, unsigned arena)
 {
 	(void)arena;
-	WEIR_VERIFY(!mem_sealed);
 	WEIR_VERIFY(alignment != 0 && (alignment & (alignment - 1)) == 0);
 	if (alignment < sizeof(void *))
 		alignment = sizeof(void *);
@@ -49,7 +35,6 @@ void *weir_mem_alloc(size_t length, size_t alignment, unsigned arena)
 void *weir_mem_realloc(void *memory, size_t length, unsigned arena)
 {
 	(void)arena;
-	WEIR_VERIFY(!mem_sealed);
 	return realloc(memory, length == 0 ? 1 : length);
 }
 
@@ -81,7 +66,6 @@ static int mem_flags(size_t alignment, unsigned arena)
 
 void *weir_mem_alloc(size_t length, size_t alignment, unsigned arena)
 {
-	WEIR_VERIFY(!mem_sealed);
 	WEIR_VERIFY(alignment != 0 && (alignment & (alignment - 1)) == 0);
 	if (arena == WEIR_MEM_ARENA_DEFAULT)
 		return mallocx(length == 0 ? 1 : length, MALLOCX_ALIGN(alignment) | MALLOCX_ZERO);
@@ -90,7 +74,6 @@ void *weir_mem_alloc(size_t length, size_t alignment, unsigned arena)
 
 void *weir_mem_realloc(void *memory, size_t length, unsigned arena)
 {
-	WEIR_VERIFY(!mem_sealed);
 	if (memory == NULL)
 		return weir_mem_alloc(length, 16, arena);
 	if (arena == WEIR_MEM_ARENA_DEFAULT)

@@ -18,7 +18,8 @@ int weir_mem_arena_create(unsigned *arena_out);
 
 /* Allocates @length bytes aligned to @alignment (a power of two) from @arena, zeroed.
  * Returns: the memory, or NULL when out of memory (callers return -ENOMEM).
- * Context: any thread; crashes if this thread has sealed its allocations. */
+ * Context: any thread.  Workers allocate at startup; afterwards only keyed state grows
+ * (by doubling, within its budget), never per event. */
 void *weir_mem_alloc(size_t length, size_t alignment, unsigned arena);
 
 /* Frees memory from weir_mem_alloc with the same arena; NULL is ignored. */
@@ -27,10 +28,5 @@ void weir_mem_free(void *memory, unsigned arena);
 /* Grows or shrinks an allocation (alignment 16); the contents up to the smaller length stay.
  * Returns: the new memory, or NULL with the old memory untouched. */
 void *weir_mem_realloc(void *memory, size_t length, unsigned arena);
-
-/* After this call any allocation from this thread crashes (a hot path must use its pools).
- * weir_mem_unseal() undoes it for the cold path at the end of a run. */
-void weir_mem_seal(void);
-void weir_mem_unseal(void);
 
 #endif

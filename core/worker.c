@@ -431,8 +431,6 @@ void *weir_worker_main(void *arg)
 	WEIR_VERIFY(rc == 0 || rc == PTHREAD_BARRIER_SERIAL_THREAD);
 	if (!atomic_load(&job->abort_requested)) {
 		uint64_t started_ns = weir_clock_ns();
-		/* Not sealed: keyed state grows by doubling within its budget (an amortised,
-		 * counted path); batches, rings and buffers are all allocated above. */
 		worker_loop(worker, &turn);
 		weir_emitter_flush(&worker->out);
 		weir_emitter_flush(&worker->late);

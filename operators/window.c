@@ -452,6 +452,19 @@ static void window_advance(void *instance, int64_t watermark)
 	weir_emitter_flush(w->late);
 }
 
+static void window_instance_free(struct window_instance *w)
+{
+	unsigned arena = w->arena;
+	weir_table_destroy(w->cells);
+	weir_table_destroy(w->panes);
+	weir_table_destroy(w->merged);
+	weir_mem_free(w->live, arena);
+	weir_mem_free(w->key_buffer, arena);
+	weir_mem_free(w->key_saved, arena);
+	weir_mem_free(w->scratch, arena);
+	weir_mem_free(w, arena);
+}
+
 static int window_open(void *ctx, uint32_t worker, unsigned arena, struct weir_emitter *out,
 		       struct weir_emitter *late, void **instance_out)
 {
@@ -482,13 +495,7 @@ static int window_open(void *ctx, uint32_t worker, unsigned arena, struct weir_e
 		rc = weir_table_create(&w->merged, op->key.encoded_length_max, op->cell_length,
 				       SIZE_MAX, arena);
 	if (rc != 0) {
-		weir_table_destroy(w->cells);
-		weir_table_destroy(w->panes);
-		weir_mem_free(w->live, arena);
-		weir_mem_free(w->key_buffer, arena);
-		weir_mem_free(w->key_saved, arena);
-		weir_mem_free(w->scratch, arena);
-		weir_mem_free(w, arena);
+		window_instance_free(w);
 		return rc;
 	}
 	*instance_out = w;
@@ -504,15 +511,7 @@ static void window_close(void *ctx, void *instance)
 	op->state_full += w->state_full;
 	if (w->state_bytes_peak > op->state_bytes_peak)
 		op->state_bytes_peak = w->state_bytes_peak;
-	unsigned arena = w->arena;
-	weir_table_destroy(w->cells);
-	weir_table_destroy(w->panes);
-	weir_table_destroy(w->merged);
-	weir_mem_free(w->live, arena);
-	weir_mem_free(w->key_buffer, arena);
-	weir_mem_free(w->key_saved, arena);
-	weir_mem_free(w->scratch, arena);
-	weir_mem_free(w, arena);
+	window_instance_free(w);
 }
 
 static const struct weir_keyed_op_vtable window_vtable = {
