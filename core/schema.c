@@ -9,7 +9,7 @@
 static const char *const type_names[] = {
 	[WEIR_TYPE_I64] = "i64", [WEIR_TYPE_U64] = "u64",   [WEIR_TYPE_F64] = "f64",
 	[WEIR_TYPE_TS] = "ts",	 [WEIR_TYPE_STR] = "str",   [WEIR_TYPE_IPV4] = "ipv4",
-	[WEIR_TYPE_IPV6] = "ipv6",
+	[WEIR_TYPE_IPV6] = "ipv6", [WEIR_TYPE_IP] = "ip",
 };
 
 const char *weir_type_name(enum weir_type type)
@@ -56,6 +56,7 @@ int weir_schema_add(struct weir_schema *schema, const char *name, enum weir_type
 		alignment = 4;
 		break;
 	case WEIR_TYPE_IPV6:
+	case WEIR_TYPE_IP:
 		length = max_length = 16;
 		alignment = 1;
 		break;
@@ -120,7 +121,7 @@ static int parse_entry(struct weir_schema *schema, char *entry, char *error, siz
 	if (parse_type(colon + 1, &type, &max_length) != 0) {
 		snprintf(error, error_length,
 			 "schema entry '%s': unknown type '%s' (i64, u64, f64, ts, str, strN, "
-			 "ipv4, ipv6)",
+			 "ipv4, ipv6, ip)",
 			 entry, colon + 1);
 		return -EINVAL;
 	}

@@ -22,6 +22,7 @@ enum weir_type {
 	WEIR_TYPE_STR,	/* 1 length byte + up to max_length bytes */
 	WEIR_TYPE_IPV4, /* 4 bytes, network order */
 	WEIR_TYPE_IPV6, /* 16 bytes, network order */
+	WEIR_TYPE_IP,	/* either family in 16 bytes: IPv4 as ::ffff:a.b.c.d (v4-mapped) */
 };
 
 struct weir_field {
@@ -39,8 +40,8 @@ struct weir_schema {
 };
 
 /* Parses "name:type,name:type,..." where type is i64, u64, f64, ts, str (255 bytes at most),
- * strN (N in 1..255), ipv4 or ipv6.  On error writes a message naming the offending entry
- * into @error (of @error_length bytes).
+ * strN (N in 1..255), ipv4, ipv6 or ip (either family).  On error writes a message naming the
+ * offending entry into @error (of @error_length bytes).
  * Returns: 0, -EINVAL (empty, unknown type, duplicate or over-long name) or -E2BIG (more than
  * WEIR_SCHEMA_FIELDS_MAX fields). */
 int weir_schema_parse(struct weir_schema *schema, const char *text, char *error,
@@ -57,6 +58,13 @@ int weir_schema_find(const struct weir_schema *schema, const char *name);
 
 /* The type's name as weir_schema_parse spells it ("i64", "str"...). */
 const char *weir_type_name(enum weir_type type);
+
+/* Whether a 16-byte address holds IPv4 as ::ffff:a.b.c.d. */
+static inline bool weir_ip_is_v4_mapped(const uint8_t *address)
+{
+	static const uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	return memcmp(address, prefix, sizeof(prefix)) == 0;
+}
 
 static inline bool weir_type_is_integer(enum weir_type type)
 {

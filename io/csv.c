@@ -264,6 +264,13 @@ static bool parse_value(const struct weir_field *field, const char *text, size_t
 	case WEIR_TYPE_IPV6:
 		*reason_out = WEIR_CSV_BAD_ADDRESS;
 		return parse_ipv6(text, length, slot);
+	case WEIR_TYPE_IP:
+		*reason_out = WEIR_CSV_BAD_ADDRESS;
+		if (memchr(text, ':', length) != NULL)
+			return parse_ipv6(text, length, slot);
+		memset(slot, 0, 10);
+		slot[10] = slot[11] = 0xff;
+		return parse_ipv4(text, length, slot + 12);
 	}
 	WEIR_VERIFY(!"unknown field type");
 	return false;
@@ -294,7 +301,8 @@ static bool parse_quoted(const struct weir_field *field, const char *line, size_
 		return false;
 	}
 	if (result == SCAN_TOO_LONG) {
-		*reason_out = field->type == WEIR_TYPE_IPV4 || field->type == WEIR_TYPE_IPV6
+		*reason_out = field->type == WEIR_TYPE_IPV4 || field->type == WEIR_TYPE_IPV6 ||
+					      field->type == WEIR_TYPE_IP
 				      ? WEIR_CSV_BAD_ADDRESS
 				      : WEIR_CSV_BAD_NUMBER;
 		return false;

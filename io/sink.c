@@ -139,10 +139,16 @@ static size_t format_value(const struct weir_field *field, const uint8_t *record
 		return format_string(text, length, out, json);
 	}
 	case WEIR_TYPE_IPV4:
-	case WEIR_TYPE_IPV6: {
+	case WEIR_TYPE_IPV6:
+	case WEIR_TYPE_IP: {
 		char text[INET6_ADDRSTRLEN];
+		const uint8_t *address = record + field->offset;
 		int family = field->type == WEIR_TYPE_IPV4 ? AF_INET : AF_INET6;
-		inet_ntop(family, record + field->offset, text, sizeof(text));
+		if (field->type == WEIR_TYPE_IP && weir_ip_is_v4_mapped(address)) {
+			family = AF_INET; /* dotted quad, as people write IPv4 */
+			address += 12;
+		}
+		inet_ntop(family, address, text, sizeof(text));
 		size_t length = strlen(text);
 		size_t at = 0;
 		if (json)

@@ -609,7 +609,7 @@ static int column_slot(struct window_op *op, struct weir_job *job,
 				     name);
 	const struct weir_field *field = &schema->fields[index];
 	if (field->type == WEIR_TYPE_STR || field->type == WEIR_TYPE_IPV4 ||
-	    field->type == WEIR_TYPE_IPV6)
+	    field->type == WEIR_TYPE_IPV6 || field->type == WEIR_TYPE_IP)
 		return weir_job_fail(job, -EINVAL, "aggregate column '%s' is %s, not a number",
 				     name, weir_type_name(field->type));
 	for (uint32_t c = 0; c < op->column_count; c++) {
