@@ -13,7 +13,8 @@
 #define JOB_BATCH_BYTES_TARGET (64u * 1024u)
 #define JOB_BATCH_RECORDS_MIN 16u
 #define JOB_BATCH_RECORDS_MAX 512u
-#define JOB_BATCH_RECORDS_LIMIT 4096u /* stage scratch (operators/stateless.c) holds this many */
+#define JOB_BATCH_RECORDS_LIMIT 4096u /* operators/stateless.c keeps this many flags */
+#define JOB_STAGE_EXPANSION_MAX 16u
 
 uint64_t weir_clock_ns(void)
 {
@@ -139,10 +140,17 @@ int weir_job_attach_source(struct weir_job *job, struct weir_source source,
 }
 
 int weir_job_append_stage(struct weir_job *job, weir_stage_fn *fn, void *ctx,
-			  const struct weir_schema *out_schema, struct weir_component component)
+			  const struct weir_schema *out_schema, uint32_t expansion,
+			  struct weir_component component)
 {
 	WEIR_VERIFY(fn != NULL && out_schema != NULL);
+	WEIR_VERIFY(expansion >= 1);
 	int rc = 0;
+	if (job->stage_expansion == 0)
+		job->stage_expansion = 1;
+	if (job->stage_expansion * expansion > JOB_STAGE_EXPANSION_MAX)
+		rc = weir_job_fail(job, -EINVAL, "job: operators multiply records by more than %u",
+				   JOB_STAGE_EXPANSION_MAX);
 	if (job->source.vtable == NULL)
 		rc = weir_job_fail(job, -EINVAL, "job: add a source before operators");
 	else if (job->keyed)
@@ -157,6 +165,7 @@ int weir_job_append_stage(struct weir_job *job, weir_stage_fn *fn, void *ctx,
 	stage->fn = fn;
 	stage->ctx = ctx;
 	stage->out_schema = *out_schema;
+	job->stage_expansion *= expansion;
 	widen_stage_buffer(job, out_schema);
 	return 0;
 }
@@ -249,6 +258,12 @@ static int job_plan(struct weir_job *job)
 			records = JOB_BATCH_RECORDS_MAX;
 	}
 	job->batch_records = records;
+	/* A pull of this many records fills at most one batch after every expansion. */
+	uint32_t expansion = job->stage_expansion > 0 ? job->stage_expansion : 1;
+	job->pull_records = records / expansion > 0 ? records / expansion : 1;
+	if (records < expansion)
+		return weir_job_fail(job, -EINVAL, "job: --batch %u is smaller than the %u records "
+				     "the operators can make of one", records, expansion);
 	/* Enough batches to fill every outgoing ring and still fill one more per peer. */
 	job->pool_batches = job->worker_count * (job->options.ring_slots + 3);
 	job->seed = job->options.seed;

@@ -63,7 +63,7 @@ struct weir_sink_vtable {
 
 /* A stateless step fused into the source's stage: transforms @count records of @in_length
  * bytes into records of the step's output schema.  @out may not alias @in.
- * Returns: records written to @out (<= count). */
+ * Returns: records written to @out (at most count * the step's expansion). */
 typedef uint32_t weir_stage_fn(void *ctx, const uint8_t *in, uint32_t count, uint32_t in_length,
 			       uint8_t *out, uint32_t out_length);
 
@@ -98,8 +98,10 @@ const struct weir_job_options *weir_job_get_options(const struct weir_job *job);
 
 int weir_job_attach_source(struct weir_job *job, struct weir_source source,
 			   struct weir_component component);
+/* @expansion: the most records the step makes of one input record (1 for filter and map). */
 int weir_job_append_stage(struct weir_job *job, weir_stage_fn *fn, void *ctx,
-			  const struct weir_schema *out_schema, struct weir_component component);
+			  const struct weir_schema *out_schema, uint32_t expansion,
+			  struct weir_component component);
 const struct weir_key_spec *weir_job_key(const struct weir_job *job);
 /* @time_offset: where the i64 event time sits in the key_by's input records. */
 int weir_job_attach_keyed_op(struct weir_job *job, const struct weir_keyed_op_vtable *vtable,

@@ -76,6 +76,7 @@ struct weir_job {
 	struct job_stage stages[JOB_STAGES_MAX];
 	uint32_t stage_count;
 	uint32_t stage_buffer_length; /* bytes per record of the widest stage schema */
+	uint32_t stage_expansion;     /* records the stages make of one source record, at most */
 
 	bool keyed;
 	struct weir_schema exchange_schema; /* what crosses the rings */
@@ -96,6 +97,7 @@ struct weir_job {
 	struct weir_placement plan;
 	uint32_t worker_count;
 	uint32_t batch_records;
+	uint32_t pull_records; /* asked of the source per pull: batch_records / expansion */
 	uint32_t pool_batches;
 	uint64_t seed;
 	struct worker *workers;

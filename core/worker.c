@@ -211,6 +211,7 @@ static const uint8_t *run_stages(struct worker *worker, uint32_t *count)
 		uint8_t *out = worker->stage_buffers[(s + 1) & 1];
 		*count = stage->fn(stage->ctx, in, *count, in_length, out,
 				   stage->out_schema.record_length);
+		WEIR_ASSERT(*count <= job->batch_records);
 		in = out;
 		in_length = stage->out_schema.record_length;
 	}
@@ -228,9 +229,9 @@ static uint32_t pull_source(struct worker *worker, struct worker_turn_state *tur
 	}
 	bool ended = false;
 	uint32_t count = job->source.vtable->pull(worker->source_partition,
-						  worker->stage_buffers[0], job->batch_records,
+						  worker->stage_buffers[0], job->pull_records,
 						  &ended);
-	WEIR_ASSERT(count <= job->batch_records);
+	WEIR_ASSERT(count <= job->pull_records);
 	worker->counters.events_in += count;
 	bool idle_changed = false;
 	if (job->options.idle_timeout_ms > 0)
@@ -239,7 +240,7 @@ static uint32_t pull_source(struct worker *worker, struct worker_turn_state *tur
 	const uint8_t *records = run_stages(worker, &routed);
 	route(worker, turn, records, routed);
 	worker->source_ended = ended;
-	if (ended || idle_changed || count < job->batch_records ||
+	if (ended || idle_changed || count < job->pull_records ||
 	    ++turn->pulls_since_flush >= WORKER_FLUSH_EVERY_PULLS)
 		flush_filling(worker, turn);
 	return count;

@@ -65,7 +65,7 @@ int weir_job_filter(struct weir_job *job, weir_filter_fn *filter, void *ctx)
 	op->filter = filter;
 	op->ctx = ctx;
 	struct weir_component component = {.ctx = op, .destroy = op_free};
-	return weir_job_append_stage(job, filter_stage, op, schema, component);
+	return weir_job_append_stage(job, filter_stage, op, schema, 1, component);
 }
 
 static uint32_t map_stage(void *ctx, const uint8_t *in, uint32_t count, uint32_t in_length,
@@ -95,7 +95,7 @@ int weir_job_map(struct weir_job *job, const char *out_schema, weir_map_fn *map,
 	op->map = map;
 	op->ctx = ctx;
 	struct weir_component component = {.ctx = op, .destroy = op_free};
-	return weir_job_append_stage(job, map_stage, op, &op->out_schema, component);
+	return weir_job_append_stage(job, map_stage, op, &op->out_schema, 1, component);
 }
 
 static uint32_t project_stage(void *ctx, const uint8_t *in, uint32_t count, uint32_t in_length,
@@ -156,5 +156,5 @@ int weir_job_project(struct weir_job *job, const char *columns)
 		return rc;
 	}
 	struct weir_component component = {.ctx = op, .destroy = op_free};
-	return weir_job_append_stage(job, project_stage, op, &op->out_schema, component);
+	return weir_job_append_stage(job, project_stage, op, &op->out_schema, 1, component);
 }

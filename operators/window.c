@@ -56,7 +56,7 @@ struct window_op {
 	struct weir_key_spec out_key;	 /* the same columns in the output row */
 	uint32_t time_offset;
 	uint32_t record_length; /* input records, bytes */
-	uint32_t start_offset, end_offset, count_offset;
+	uint32_t start_offset, end_offset;
 	struct agg_column columns[WINDOW_COLUMNS_MAX];
 	uint32_t column_count;
 	struct agg_output outputs[WINDOW_AGGS_MAX];
@@ -186,15 +186,16 @@ static void emit_row(struct window_instance *w, int64_t start, const uint8_t *ke
 	uint8_t *row = weir_emit_begin(w->out);
 	memset(row, 0, op->out_schema.record_length);
 	int64_t end = start + op->spec.size;
-	int64_t count = (int64_t)cell->count;
 	memcpy(row + op->start_offset, &start, 8);
 	memcpy(row + op->end_offset, &end, 8);
-	memcpy(row + op->count_offset, &count, 8);
 	weir_key_decode(&op->out_key, key, key_length, row);
 	for (uint32_t a = 0; a < op->output_count; a++) {
 		const struct agg_output *out = &op->outputs[a];
-		if (out->kind == AGG_COUNT)
+		if (out->kind == AGG_COUNT) {
+			int64_t count = (int64_t)cell->count;
+			memcpy(row + out->out_offset, &count, 8);
 			continue;
+		}
 		const union agg_value *v = &cell->values[3 * out->column];
 		union agg_value result;
 		if (out->kind == AGG_AVG) {
@@ -631,6 +632,9 @@ static int parse_one_aggregate(struct window_op *op, struct weir_job *job,
 			       const struct weir_schema *schema, char *item)
 {
 	static const char *const names[] = {"count", "sum", "min", "max", "avg"};
+	char *alias = strchr(item, '=');
+	if (alias != NULL)
+		*alias++ = '\0';
 	char *colon = strchr(item, ':');
 	if (colon != NULL)
 		*colon = '\0';
@@ -639,37 +643,41 @@ static int parse_one_aggregate(struct window_op *op, struct weir_job *job,
 		if (strcmp(item, names[k]) == 0)
 			kind = k;
 	}
-	if (kind < 0 || (kind == AGG_COUNT) != (colon == NULL))
+	if (kind < 0 || (kind == AGG_COUNT) != (colon == NULL) ||
+	    (alias != NULL && alias[0] == '\0'))
 		return weir_job_fail(job, -EINVAL,
 				     "aggregate '%s': expected count, sum:COL, min:COL, max:COL "
-				     "or avg:COL", item);
+				     "or avg:COL, each optionally followed by =NAME", item);
 	if (op->output_count == WINDOW_AGGS_MAX)
 		return weir_job_fail(job, -E2BIG, "window: more than %u aggregates",
 				     WINDOW_AGGS_MAX);
 	struct agg_output *out = &op->outputs[op->output_count];
 	out->kind = (enum agg_kind)kind;
-	if (kind == AGG_COUNT) {
-		out->out_offset = op->count_offset;
-		op->output_count++;
-		return 0;
+	enum weir_type type = WEIR_TYPE_I64;
+	if (kind != AGG_COUNT) {
+		int rc = column_slot(op, job, schema, colon + 1, &out->column);
+		if (rc != 0)
+			return rc;
+		type = kind == AGG_AVG ? WEIR_TYPE_F64 : op->columns[out->column].type;
+		type = type == WEIR_TYPE_TS ? WEIR_TYPE_I64 : type;
 	}
-	int rc = column_slot(op, job, schema, colon + 1, &out->column);
-	if (rc != 0)
-		return rc;
 	char name[WEIR_FIELD_NAME_MAX + 8];
-	snprintf(name, sizeof(name), "%s_%s", names[kind], colon + 1);
+	if (alias != NULL)
+		snprintf(name, sizeof(name), "%s", alias);
+	else if (kind == AGG_COUNT)
+		snprintf(name, sizeof(name), "count");
+	else
+		snprintf(name, sizeof(name), "%s_%s", names[kind], colon + 1);
 	if (strlen(name) >= WEIR_FIELD_NAME_MAX)
 		return weir_job_fail(job, -EINVAL, "aggregate name '%s' is too long", name);
-	enum weir_type type = kind == AGG_AVG ? WEIR_TYPE_F64 : op->columns[out->column].type;
-	if (type == WEIR_TYPE_TS)
-		type = WEIR_TYPE_I64;
-	rc = add_output_field(op, job, name, type, 0, &out->out_offset);
+	int rc = add_output_field(op, job, name, type, 0, &out->out_offset);
 	if (rc == 0)
 		op->output_count++;
 	return rc;
 }
 
-/* Output row: window_start, window_end, key columns, count, then each aggregate. */
+/* Output row: window_start, window_end, the key columns; the aggregates follow in the order
+ * they are given (parse_aggregates). */
 static int build_output(struct window_op *op, struct weir_job *job,
 			const struct weir_schema *schema)
 {
@@ -687,8 +695,6 @@ static int build_output(struct window_op *op, struct weir_job *job,
 			strcat(columns, ",");
 		strcat(columns, field->name);
 	}
-	if (rc == 0)
-		rc = add_output_field(op, job, "count", WEIR_TYPE_I64, 0, &op->count_offset);
 	if (rc != 0)
 		return rc;
 	char message[256];
@@ -705,14 +711,8 @@ static int parse_aggregates(struct window_op *op, struct weir_job *job,
 		return weir_job_fail(job, -EINVAL, "window: no aggregates (e.g. count,sum:amount)");
 	strcpy(copy, text);
 	char *save = NULL;
-	bool count_seen = false;
 	for (char *item = strtok_r(copy, ",", &save); item != NULL;
 	     item = strtok_r(NULL, ",", &save)) {
-		if (strcmp(item, "count") == 0) {
-			if (count_seen)
-				continue;
-			count_seen = true;
-		}
 		int rc = parse_one_aggregate(op, job, schema, item);
 		if (rc != 0)
 			return rc;

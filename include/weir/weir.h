@@ -89,11 +89,14 @@ struct weir_window_spec {
 	int64_t size;		    /* event-time units */
 	int64_t slide;		    /* == size for tumbling */
 	int64_t allowed_lateness;   /* late events within this re-emit an updated row */
-	const char *aggregates;	    /* "count,sum:amount,min:amount,max:amount,avg:amount" */
+	/* "count,sum:amount,min:amount,max:amount,avg:amount"; any of them may be renamed in the
+	 * output with =NAME ("count=packets,sum:length=bytes"). */
+	const char *aggregates;
 };
 
 /* Windows aligned at 0: [k*slide, k*slide + size).  Output rows: window_start, window_end,
- * the key columns, then the aggregates (count, sum_<col>, min_<col>, max_<col>, avg_<col>). */
+ * the key columns, then the aggregates in the order given (count, sum_<col>, min_<col>,
+ * max_<col>, avg_<col>, or the =NAME given). */
 int weir_job_window(struct weir_job *job, const struct weir_window_spec *spec);
 
 /* Parses "tumbling:SIZE" or "sliding:SIZE,SLIDE" into @spec's kind, size and slide. */

@@ -349,6 +349,10 @@ static void bad_specs_are_errors(void **state)
 	assert_int_equal(build_window("tumbling:10", "ts", "", 0), -EINVAL);
 	assert_int_equal(build_window("tumbling:10", "ts", "count", -1), -EINVAL);
 	assert_int_equal(build_window("sliding:10,5", "ts", "min:f,max:f,avg:amount", 0), 0);
+	assert_int_equal(build_window("tumbling:10", "ts", "count=n,sum:amount=total", 0), 0);
+	assert_int_equal(build_window("tumbling:10", "ts", "count,count", 0), -EINVAL);
+	assert_int_equal(build_window("tumbling:10", "ts", "count=", 0), -EINVAL);
+	assert_int_equal(build_window("tumbling:10", "ts", "count=card", 0), -EINVAL);
 }
 
 int main(void)
