@@ -16,6 +16,18 @@
 #define JOB_BATCH_RECORDS_LIMIT 4096u /* operators/stateless.c keeps this many flags */
 #define JOB_STAGE_EXPANSION_MAX 16u
 
+static atomic_bool stop_requested;
+
+void weir_stop(void)
+{
+	atomic_store_explicit(&stop_requested, true, memory_order_relaxed);
+}
+
+bool weir_stop_requested(void)
+{
+	return atomic_load_explicit(&stop_requested, memory_order_relaxed);
+}
+
 uint64_t weir_clock_ns(void)
 {
 	struct timespec now;
@@ -412,6 +424,10 @@ int weir_job_run(struct weir_job *job)
 	for (uint32_t w = 0; w < n; w++)
 		pthread_join(job->workers[w].thread, NULL);
 	poll_sinks(job);
+	for (uint32_t s = 0; s < 2; s++) {
+		if (job->sinks[s].vtable != NULL && job->sinks[s].vtable->end != NULL)
+			job->sinks[s].vtable->end(job->sinks[s].ctx);
+	}
 	pthread_barrier_destroy(&job->start_barrier);
 	job->seconds = (double)(weir_clock_ns() - started_ns) / 1e9;
 	return job_close_workers(job, 0);

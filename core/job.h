@@ -59,6 +59,9 @@ struct weir_sink_vtable {
 	void (*close)(void *ctx, void *instance);
 	/* Main thread, after the run: the first error writing the output, or NULL. */
 	const char *(*error)(void *ctx);
+	/* Main thread, once, after the workers stopped and their output was polled: a sink
+	 * that holds rows back (top-k) writes them now.  May be NULL. */
+	void (*end)(void *ctx);
 };
 
 /* A stateless step fused into the source's stage: transforms @count records of @in_length
@@ -114,5 +117,8 @@ int weir_job_attach_sink(struct weir_job *job, bool late, const struct weir_sink
 const struct weir_schema *weir_job_sink_schema(const struct weir_job *job, bool late);
 
 uint64_t weir_clock_ns(void);
+
+/* Whether weir_stop() was called: live sources then end their input. */
+bool weir_stop_requested(void);
 
 #endif

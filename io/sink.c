@@ -47,6 +47,20 @@ struct text_sink {
 	char error[512];
 	uint64_t bytes_written;
 	_Atomic(struct sink_worker *) workers[WEIR_WORKERS_MAX];
+	/* Top-K mode (top_k > 0): workers pass raw rows; the main thread keeps, per window, the
+	 * top_k rows with the largest rank column and writes them when the run ends. */
+	uint32_t top_k;
+	uint32_t rank_offset;   /* i64 column ranked on */
+	uint32_t window_offset; /* i64 column naming the window */
+	struct topk_window *windows;
+	uint32_t window_count;
+	uint32_t window_capacity;
+};
+
+struct topk_window {
+	int64_t start;
+	uint32_t count;
+	uint8_t *rows; /* top_k rows */
 };
 
 /* ---- formatting ---- */
@@ -265,6 +279,17 @@ static void sink_write(void *instance, const uint8_t *records, uint32_t count)
 {
 	struct sink_worker *worker = instance;
 	const struct text_sink *sink = worker->sink;
+	const uint32_t record_length = sink->schema.record_length;
+	if (sink->top_k > 0) { /* raw rows; the main thread ranks them */
+		for (uint32_t i = 0; i < count; i++) {
+			if (SINK_CHUNK_BYTES - worker->current->length < record_length)
+				chunk_send(worker);
+			memcpy(worker->current->data + worker->current->length,
+			       records + (size_t)i * record_length, record_length);
+			worker->current->length += record_length;
+		}
+		return;
+	}
 	for (uint32_t i = 0; i < count; i++) {
 		if (SINK_CHUNK_BYTES - worker->current->length < sink->row_length_max)
 			chunk_send(worker);
@@ -305,6 +330,109 @@ static void sink_write_all(struct text_sink *sink, const char *data, size_t leng
 	}
 }
 
+static int64_t row_i64(const uint8_t *row, uint32_t offset)
+{
+	int64_t value;
+	memcpy(&value, row + offset, sizeof(value));
+	return value;
+}
+
+static struct topk_window *topk_window_for(struct text_sink *sink, int64_t start)
+{
+	for (uint32_t w = sink->window_count; w-- > 0;) {
+		if (sink->windows[w].start == start)
+			return &sink->windows[w];
+	}
+	if (sink->window_count == sink->window_capacity) {
+		uint32_t capacity = sink->window_capacity == 0 ? 64 : sink->window_capacity * 2;
+		struct topk_window *bigger = weir_mem_realloc(
+			sink->windows, sizeof(*bigger) * capacity, WEIR_MEM_ARENA_DEFAULT);
+		if (bigger == NULL)
+			return NULL;
+		sink->windows = bigger;
+		sink->window_capacity = capacity;
+	}
+	struct topk_window *window = &sink->windows[sink->window_count];
+	window->rows = weir_mem_alloc((size_t)sink->top_k * sink->schema.record_length, 8,
+				      WEIR_MEM_ARENA_DEFAULT);
+	if (window->rows == NULL)
+		return NULL;
+	window->start = start;
+	window->count = 0;
+	sink->window_count++;
+	return window;
+}
+
+/* Keeps @row if it ranks among its window's top_k so far.  Context: main thread. */
+static void topk_offer(struct text_sink *sink, const uint8_t *row)
+{
+	const uint32_t length = sink->schema.record_length;
+	struct topk_window *window = topk_window_for(sink, row_i64(row, sink->window_offset));
+	if (window == NULL) {
+		snprintf(sink->error, sizeof(sink->error), "top-k of %s: out of memory",
+			 sink->path);
+		return;
+	}
+	uint32_t slot = window->count;
+	if (window->count == sink->top_k) {
+		slot = 0;
+		for (uint32_t i = 1; i < window->count; i++) {
+			if (row_i64(window->rows + (size_t)i * length, sink->rank_offset) <
+			    row_i64(window->rows + (size_t)slot * length, sink->rank_offset))
+				slot = i;
+		}
+		if (row_i64(row, sink->rank_offset) <=
+		    row_i64(window->rows + (size_t)slot * length, sink->rank_offset))
+			return;
+	} else {
+		window->count++;
+	}
+	memcpy(window->rows + (size_t)slot * length, row, length);
+}
+
+static uint32_t sink_rank_offset; /* for the qsort comparators below: one sort at a time */
+
+static int compare_windows(const void *a, const void *b)
+{
+	const struct topk_window *x = a, *y = b;
+	return (x->start > y->start) - (x->start < y->start);
+}
+
+static int compare_rows_descending(const void *a, const void *b)
+{
+	int64_t x = row_i64(a, sink_rank_offset), y = row_i64(b, sink_rank_offset);
+	return (x < y) - (x > y);
+}
+
+/* Main thread, after the last rows arrived: every window's top rows, in window order. */
+static void sink_end(void *ctx)
+{
+	struct text_sink *sink = ctx;
+	if (sink->top_k == 0)
+		return;
+	const uint32_t length = sink->schema.record_length;
+	char *line = weir_mem_alloc(sink->row_length_max, 8, WEIR_MEM_ARENA_DEFAULT);
+	if (line == NULL) {
+		snprintf(sink->error, sizeof(sink->error), "top-k of %s: out of memory",
+			 sink->path);
+		return;
+	}
+	qsort(sink->windows, sink->window_count, sizeof(*sink->windows), compare_windows);
+	sink_rank_offset = sink->rank_offset;
+	for (uint32_t w = 0; w < sink->window_count; w++) {
+		struct topk_window *window = &sink->windows[w];
+		qsort(window->rows, window->count, length, compare_rows_descending);
+		for (uint32_t r = 0; r < window->count; r++) {
+			const uint8_t *row = window->rows + (size_t)r * length;
+			size_t written = sink->format == WEIR_FORMAT_CSV
+						 ? weir_format_csv(&sink->schema, row, line)
+						 : weir_format_jsonl(&sink->schema, row, line);
+			sink_write_all(sink, line, written);
+		}
+	}
+	weir_mem_free(line, WEIR_MEM_ARENA_DEFAULT);
+}
+
 static uint32_t sink_poll_main(void *ctx)
 {
 	struct text_sink *sink = ctx;
@@ -317,7 +445,13 @@ static uint32_t sink_poll_main(void *ctx)
 		void *chunk_pointer;
 		while (weir_ring_dequeue_burst_spsc(&worker->to_main, &chunk_pointer, 1) == 1) {
 			struct sink_chunk *chunk = chunk_pointer;
-			sink_write_all(sink, chunk->data, chunk->length);
+			if (sink->top_k > 0) {
+				for (uint32_t at = 0; at < chunk->length;
+				     at += sink->schema.record_length)
+					topk_offer(sink, (const uint8_t *)chunk->data + at);
+			} else {
+				sink_write_all(sink, chunk->data, chunk->length);
+			}
 			chunk->length = 0;
 			WEIR_VERIFY(weir_ring_enqueue_burst_spsc(&worker->back, &chunk_pointer,
 								 1) == 1);
@@ -353,6 +487,7 @@ static const struct weir_sink_vtable text_sink_vtable = {
 	.poll_main = sink_poll_main,
 	.close = sink_close,
 	.error = sink_error,
+	.end = sink_end,
 };
 
 static void sink_destroy(void *ctx)
@@ -360,6 +495,9 @@ static void sink_destroy(void *ctx)
 	struct text_sink *sink = ctx;
 	if (sink->owns_fd)
 		close(sink->fd);
+	for (uint32_t w = 0; w < sink->window_count; w++)
+		weir_mem_free(sink->windows[w].rows, WEIR_MEM_ARENA_DEFAULT);
+	weir_mem_free(sink->windows, WEIR_MEM_ARENA_DEFAULT);
 	weir_mem_free(sink, WEIR_MEM_ARENA_DEFAULT);
 }
 
@@ -379,7 +517,7 @@ static void csv_header(struct text_sink *sink)
 }
 
 static int attach_text_sink(struct weir_job *job, bool late, const char *path,
-			    enum weir_format format)
+			    enum weir_format format, uint32_t top_k, const char *rank_column)
 {
 	const struct weir_schema *schema = weir_job_sink_schema(job, late);
 	if (schema == NULL)
@@ -390,6 +528,19 @@ static int attach_text_sink(struct weir_job *job, bool late, const char *path,
 		return weir_job_fail(job, -ENOMEM, "sink: out of memory");
 	sink->schema = *schema;
 	sink->format = format;
+	if (top_k > 0) {
+		int rank = weir_schema_find(schema, rank_column);
+		int window = weir_schema_find(schema, "window_start");
+		if (rank < 0 || window < 0 || !weir_type_is_integer(schema->fields[rank].type)) {
+			weir_mem_free(sink, WEIR_MEM_ARENA_DEFAULT);
+			return weir_job_fail(job, -EINVAL, "top-k: no integer output column '%s'",
+					     rank_column);
+		}
+		sink->top_k = top_k;
+		sink->rank_offset = schema->fields[rank].offset;
+		sink->window_offset = schema->fields[window].offset;
+		WEIR_VERIFY(schema->record_length <= SINK_CHUNK_BYTES);
+	}
 	sink->row_length_max = weir_format_row_length_max(schema);
 	WEIR_VERIFY(sink->row_length_max <= SINK_CHUNK_BYTES);
 	bool to_stdout = path == NULL || strcmp(path, "-") == 0;
@@ -413,10 +564,18 @@ static int attach_text_sink(struct weir_job *job, bool late, const char *path,
 
 int weir_job_sink(struct weir_job *job, const char *path, enum weir_format format)
 {
-	return attach_text_sink(job, false, path, format);
+	return attach_text_sink(job, false, path, format, 0, NULL);
+}
+
+int weir_job_top_sink(struct weir_job *job, const char *path, enum weir_format format,
+		      uint32_t k, const char *rank_column)
+{
+	if (k == 0)
+		return weir_job_fail(job, -EINVAL, "top-k: k must be at least 1");
+	return attach_text_sink(job, false, path, format, k, rank_column);
 }
 
 int weir_job_late_sink(struct weir_job *job, const char *path, enum weir_format format)
 {
-	return attach_text_sink(job, true, path, format);
+	return attach_text_sink(job, true, path, format, 0, NULL);
 }

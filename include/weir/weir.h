@@ -59,6 +59,28 @@ typedef void weir_generate_fn(void *ctx, uint64_t first, uint64_t step, uint32_t
 int weir_job_source_generator(struct weir_job *job, const char *schema,
 			      weir_generate_fn *generate, void *ctx, uint64_t event_count);
 
+/* Packet sources produce one event per frame whose outermost IP header is complete, in this
+ * schema: time (ns), addresses (IPv4 v4-mapped), ports (0 when none), IP protocol, TCP flags,
+ * and the frame's length on the wire.  Frames are parsed in the source and never cross a
+ * ring; frames without hosts and malformed frames are counted by reason. */
+#define WEIR_PACKET_SCHEMA                                                                      \
+	"ts:ts,src:ip,dst:ip,sport:i64,dport:i64,proto:i64,tcp_flags:i64,bytes:i64"
+
+/* Replays a pcap or pcapng file (link type, byte order and timestamp unit from its header). */
+int weir_job_source_pcap(struct weir_job *job, const char *path);
+
+/* Receives from DPDK port @port.  @eal_arguments initialise DPDK's EAL once per process
+ * (e.g. "--no-huge -m 1024 --no-pci --vdev net_pcap0,rx_pcap=X.pcap").  The port gets one RX
+ * queue per worker when it supports RSS (a symmetric key: both directions of a flow land on
+ * one worker), else one queue read by worker 0.  @idle_stop_ms > 0 ends the input after that
+ * long without a packet (for replays); 0 runs until weir_stop() (SIGINT in the CLI). */
+int weir_job_source_dpdk(struct weir_job *job, const char *eal_arguments, uint16_t port,
+			 uint64_t idle_stop_ms);
+
+/* Asks every live source to end its input; windows then fire as at the end of a file.
+ * Context: any thread, and async-signal-safe. */
+void weir_stop(void);
+
 /* ---- stateless operators, fused into the source's stage ---- */
 
 /* Sets keep[i] to 1 to keep record i of the @count records (stride @record_length). */
@@ -102,12 +124,30 @@ int weir_job_window(struct weir_job *job, const struct weir_window_spec *spec);
 /* Parses "tumbling:SIZE" or "sliding:SIZE,SLIDE" into @spec's kind, size and slide. */
 int weir_window_spec_parse(struct weir_window_spec *spec, const char *text);
 
+/* ---- flow analytics over a packet source ---- */
+
+enum weir_flow_group {
+	WEIR_FLOWS_HOST,	 /* each end: packets, bytes, sent and received */
+	WEIR_FLOWS_SRC,		 /* source address */
+	WEIR_FLOWS_DST,		 /* destination address */
+	WEIR_FLOWS_CONVERSATION, /* addr_a (lower) and addr_b, with both directions */
+	WEIR_FLOWS_5TUPLE,	 /* src, dst, sport, dport, proto */
+};
+
+/* Shapes packet events for @group, keys by it, and aggregates per tumbling window of
+ * @window_ns: packets, bytes, first_seen, last_seen (and the per-direction columns). */
+int weir_job_flows(struct weir_job *job, enum weir_flow_group group, int64_t window_ns);
+
 /* ---- sinks ---- */
 
 enum weir_format { WEIR_FORMAT_JSONL, WEIR_FORMAT_CSV };
 
 /* Window results go to @path ("-" or NULL: standard output). */
 int weir_job_sink(struct weir_job *job, const char *path, enum weir_format format);
+/* Only the @k rows of each window with the largest @rank_column (an integer output column),
+ * written in window order when the run ends. */
+int weir_job_top_sink(struct weir_job *job, const char *path, enum weir_format format,
+		      uint32_t k, const char *rank_column);
 /* Events later than the allowed lateness go to @path; without this they are only counted. */
 int weir_job_late_sink(struct weir_job *job, const char *path, enum weir_format format);
 

@@ -1,0 +1,255 @@
+/* weir flows: per-window traffic aggregates from a capture file or a DPDK port.
+ *
+ *   weir flows --pcap FILE | --dpdk 'EAL ARGS' [--port ID]
+ *              --group host|src|dst|conversation|5tuple --window SIZE|whole
+ *              [--top K] [--workers N] [--out FILE.jsonl]
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "cli/options.h"
+#include "weir/weir.h"
+
+/* One window over any capture: [0, 2^62) ns holds every timestamp until the year 2116. */
+#define FLOWS_WHOLE_WINDOW_NS (INT64_C(1) << 62)
+
+enum {
+	OPT_PCAP = 1, OPT_DPDK, OPT_PORT, OPT_GROUP, OPT_WINDOW, OPT_TOP, OPT_WORKERS, OPT_CORES,
+	OPT_OUT, OPT_FORMAT, OPT_OOO, OPT_IDLE_STOP, OPT_NO_PIN, OPT_QUIET, OPT_HELP,
+};
+
+static const struct option flows_options[] = {
+	{"pcap", required_argument, NULL, OPT_PCAP},
+	{"dpdk", required_argument, NULL, OPT_DPDK},
+	{"port", required_argument, NULL, OPT_PORT},
+	{"group", required_argument, NULL, OPT_GROUP},
+	{"window", required_argument, NULL, OPT_WINDOW},
+	{"top", required_argument, NULL, OPT_TOP},
+	{"workers", required_argument, NULL, OPT_WORKERS},
+	{"cores", required_argument, NULL, OPT_CORES},
+	{"out", required_argument, NULL, OPT_OUT},
+	{"format", required_argument, NULL, OPT_FORMAT},
+	{"out-of-orderness", required_argument, NULL, OPT_OOO},
+	{"idle-stop", required_argument, NULL, OPT_IDLE_STOP},
+	{"no-pin", no_argument, NULL, OPT_NO_PIN},
+	{"quiet", no_argument, NULL, OPT_QUIET},
+	{"help", no_argument, NULL, OPT_HELP},
+	{NULL, 0, NULL, 0},
+};
+
+struct flows_args {
+	const char *pcap;
+	const char *dpdk;
+	uint64_t port;
+	const char *group;
+	const char *window;
+	uint64_t top;
+	const char *out;
+	const char *format;
+	const char *out_of_orderness;
+	uint64_t idle_stop_ms;
+	bool quiet;
+	struct weir_job_options options;
+};
+
+static void flows_usage(FILE *stream)
+{
+	fprintf(stream,
+		"usage: weir flows --pcap FILE | --dpdk 'EAL ARGS' [--port ID] [--idle-stop MS]\n"
+		"         --group host|src|dst|conversation|5tuple --window SIZE|whole\n"
+		"       [--top K] [--workers N] [--cores LIST] [--no-pin] [--out FILE]\n"
+		"       [--format jsonl|csv] [--out-of-orderness SIZE] [--quiet]\n"
+		"SIZE is a duration: 500ms, 1s, 10s, 1m (units ns us ms s m h).\n"
+		"--top K keeps the K rows with the most bytes per window, written at the end.\n");
+}
+
+/* "1s", "250ms", "10us", "5m"... into nanoseconds.  Returns: 0 or -EINVAL. */
+static int parse_duration_ns(const char *text, int64_t *out)
+{
+	static const struct {
+		const char *unit;
+		int64_t ns;
+	} units[] = {{"ns", 1},		   {"us", 1000},	   {"ms", 1000000},
+		     {"s", 1000000000}, {"m", 60000000000}, {"h", 3600000000000}};
+	char *end = NULL;
+	errno = 0;
+	long long value = strtoll(text, &end, 10);
+	if (errno != 0 || end == text || value < 0)
+		return -EINVAL;
+	for (size_t u = 0; u < sizeof(units) / sizeof(units[0]); u++) {
+		if (strcmp(end, units[u].unit) == 0) {
+			if (value > INT64_MAX / units[u].ns)
+				return -EINVAL;
+			*out = value * units[u].ns;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int parse_group(const char *text, enum weir_flow_group *group)
+{
+	static const struct {
+		const char *name;
+		enum weir_flow_group group;
+	} groups[] = {{"host", WEIR_FLOWS_HOST},
+		      {"src", WEIR_FLOWS_SRC},
+		      {"dst", WEIR_FLOWS_DST},
+		      {"conversation", WEIR_FLOWS_CONVERSATION},
+		      {"5tuple", WEIR_FLOWS_5TUPLE}};
+	for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
+		if (strcmp(text, groups[g].name) == 0) {
+			*group = groups[g].group;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* Returns: 0, 1 for --help, -1 for a usage error (already reported). */
+static int parse_flows_args(struct flows_args *args, int argc, char **argv)
+{
+	int option;
+	optind = 1;
+	while ((option = getopt_long(argc, argv, "", flows_options, NULL)) != -1) {
+		uint64_t value = 0;
+		int rc = 0;
+		switch (option) {
+		case OPT_PCAP: args->pcap = optarg; break;
+		case OPT_DPDK: args->dpdk = optarg; break;
+		case OPT_GROUP: args->group = optarg; break;
+		case OPT_WINDOW: args->window = optarg; break;
+		case OPT_CORES: args->options.cpu_list = optarg; break;
+		case OPT_OUT: args->out = optarg; break;
+		case OPT_FORMAT: args->format = optarg; break;
+		case OPT_OOO: args->out_of_orderness = optarg; break;
+		case OPT_NO_PIN: args->options.pin_workers = false; break;
+		case OPT_QUIET: args->quiet = true; break;
+		case OPT_HELP: flows_usage(stdout); return 1;
+		case OPT_PORT:
+			rc = weir_parse_u64(flows_options, option, optarg, &args->port);
+			if (rc == 0 && args->port > UINT16_MAX)
+				rc = -EINVAL;
+			break;
+		case OPT_TOP: rc = weir_parse_u64(flows_options, option, optarg, &args->top); break;
+		case OPT_IDLE_STOP:
+			rc = weir_parse_u64(flows_options, option, optarg, &args->idle_stop_ms);
+			break;
+		case OPT_WORKERS:
+			rc = weir_parse_u64(flows_options, option, optarg, &value);
+			args->options.worker_count = (uint32_t)value;
+			if (rc == 0 && value > UINT32_MAX)
+				rc = -EINVAL;
+			break;
+		default: flows_usage(stderr); return -1;
+		}
+		if (rc != 0)
+			return -1;
+	}
+	if (optind != argc) {
+		fprintf(stderr, "weir flows: unexpected argument '%s'\n", argv[optind]);
+		return -1;
+	}
+	if ((args->pcap == NULL) == (args->dpdk == NULL)) {
+		fprintf(stderr,
+			"weir flows: give exactly one of --pcap FILE and --dpdk 'EAL ARGS'\n");
+		return -1;
+	}
+	if (args->group == NULL || args->window == NULL) {
+		fprintf(stderr, "weir flows: %s is required\n",
+			args->group == NULL ? "--group" : "--window");
+		return -1;
+	}
+	return 0;
+}
+
+static int build_flows_job(struct weir_job *job, const struct flows_args *args)
+{
+	enum weir_flow_group group;
+	if (parse_group(args->group, &group) != 0) {
+		fprintf(stderr, "weir flows: --group '%s': expected host, src, dst, conversation "
+				"or 5tuple\n", args->group);
+		return -1;
+	}
+	int64_t window_ns = FLOWS_WHOLE_WINDOW_NS;
+	if (strcmp(args->window, "whole") != 0 &&
+	    (parse_duration_ns(args->window, &window_ns) != 0 || window_ns == 0)) {
+		fprintf(stderr, "weir flows: --window '%s': expected a duration such as 1s or "
+				"500ms, or whole\n", args->window);
+		return -1;
+	}
+	enum weir_format format = WEIR_FORMAT_JSONL;
+	if (args->format != NULL && strcmp(args->format, "csv") == 0)
+		format = WEIR_FORMAT_CSV;
+	else if (args->format != NULL && strcmp(args->format, "jsonl") != 0) {
+		fprintf(stderr, "weir flows: --format '%s': expected jsonl or csv\n", args->format);
+		return -1;
+	}
+	int rc = args->pcap != NULL
+			 ? weir_job_source_pcap(job, args->pcap)
+			 : weir_job_source_dpdk(job, args->dpdk, (uint16_t)args->port,
+						args->idle_stop_ms);
+	if (rc == 0)
+		rc = weir_job_flows(job, group, window_ns);
+	if (rc == 0 && args->top > 0)
+		rc = weir_job_top_sink(job, args->out, format, (uint32_t)args->top, "bytes");
+	else if (rc == 0)
+		rc = weir_job_sink(job, args->out, format);
+	if (rc != 0)
+		fprintf(stderr, "weir flows: %s\n", weir_job_error(job));
+	return rc;
+}
+
+static void on_interrupt(int signal_number)
+{
+	(void)signal_number;
+	weir_stop();
+}
+
+int weir_cmd_flows(int argc, char **argv)
+{
+	struct flows_args args;
+	memset(&args, 0, sizeof(args));
+	weir_job_options_init(&args.options);
+	int parsed = parse_flows_args(&args, argc, argv);
+	if (parsed != 0)
+		return parsed > 0 ? 0 : 2;
+	if (args.out_of_orderness != NULL &&
+	    parse_duration_ns(args.out_of_orderness, &args.options.out_of_orderness) != 0) {
+		fprintf(stderr, "weir flows: --out-of-orderness '%s': expected a duration\n",
+			args.out_of_orderness);
+		return 2;
+	}
+	struct weir_job *job = NULL;
+	if (weir_job_create(&job, &args.options) != 0) {
+		fprintf(stderr, "weir flows: bad options (workers <= 256)\n");
+		return 2;
+	}
+	if (build_flows_job(job, &args) != 0) {
+		weir_job_destroy(job);
+		return 2;
+	}
+	/* Ctrl-C ends live input like the end of a file: the open windows fire and print. */
+	signal(SIGINT, on_interrupt);
+	signal(SIGTERM, on_interrupt);
+	int rc = weir_job_run(job);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	int status = 0;
+	if (rc != 0) {
+		fprintf(stderr, "weir flows: %s\n", weir_job_error(job));
+		status = rc == -EINVAL ? 2 : 1;
+	}
+	struct weir_job_stats stats;
+	weir_job_get_stats(job, &stats);
+	if (!args.quiet || stats.state_full > 0)
+		weir_job_report(job, stderr);
+	if (status == 0 && stats.state_full > 0)
+		status = 3;
+	weir_job_destroy(job);
+	return status;
+}

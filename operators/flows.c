@@ -1,0 +1,175 @@
+/* Flow analytics over packet events (WEIR_PACKET_SCHEMA): per window, keyed by source host,
+ * destination host, host (either end), conversation (the unordered address pair) or 5-tuple,
+ * the packets, bytes and first/last time seen.  Each grouping is a fused stage that shapes
+ * the events, then the usual key_by and window aggregate. */
+#include <errno.h>
+#include <string.h>
+
+#include "core/assert.h"
+#include "core/job.h"
+#include "core/mem.h"
+
+struct flow_stage {
+	struct weir_schema in;	/* WEIR_PACKET_SCHEMA */
+	struct weir_schema out; /* what the grouping keys and sums */
+	uint32_t in_ts, in_src, in_dst, in_bytes;
+	uint32_t out_ts, out_bytes, out_a, out_b;
+	uint32_t out_packets_ab, out_bytes_ab, out_packets_ba, out_bytes_ba;
+};
+
+static uint32_t offset_of(const struct weir_schema *schema, const char *name)
+{
+	int index = weir_schema_find(schema, name);
+	WEIR_VERIFY(index >= 0);
+	return schema->fields[index].offset;
+}
+
+static void put_i64(uint8_t *record, uint32_t offset, int64_t value)
+{
+	memcpy(record + offset, &value, sizeof(value));
+}
+
+/* conversation: addr_a is the lower address; each direction counted on its own. */
+static uint32_t conversation_stage(void *ctx, const uint8_t *in, uint32_t count,
+				   uint32_t in_length, uint8_t *out, uint32_t out_length)
+{
+	const struct flow_stage *stage = ctx;
+	for (uint32_t i = 0; i < count; i++) {
+		const uint8_t *event = in + (size_t)i * in_length;
+		uint8_t *row = out + (size_t)i * out_length;
+		const uint8_t *src = event + stage->in_src, *dst = event + stage->in_dst;
+		bool forward = memcmp(src, dst, 16) <= 0;
+		int64_t bytes;
+		memcpy(&bytes, event + stage->in_bytes, 8);
+		memcpy(row + stage->out_ts, event + stage->in_ts, 8);
+		memcpy(row + stage->out_a, forward ? src : dst, 16);
+		memcpy(row + stage->out_b, forward ? dst : src, 16);
+		put_i64(row, stage->out_bytes, bytes);
+		put_i64(row, stage->out_packets_ab, forward);
+		put_i64(row, stage->out_bytes_ab, forward ? bytes : 0);
+		put_i64(row, stage->out_packets_ba, !forward);
+		put_i64(row, stage->out_bytes_ba, forward ? 0 : bytes);
+	}
+	return count;
+}
+
+/* host: every packet counts once for its sender and once for its receiver. */
+static uint32_t host_stage(void *ctx, const uint8_t *in, uint32_t count, uint32_t in_length,
+			   uint8_t *out, uint32_t out_length)
+{
+	const struct flow_stage *stage = ctx;
+	for (uint32_t i = 0; i < count; i++) {
+		const uint8_t *event = in + (size_t)i * in_length;
+		int64_t bytes;
+		memcpy(&bytes, event + stage->in_bytes, 8);
+		for (uint32_t side = 0; side < 2; side++) {
+			uint8_t *row = out + (size_t)(2 * i + side) * out_length;
+			memcpy(row + stage->out_ts, event + stage->in_ts, 8);
+			uint32_t address = side == 0 ? stage->in_src : stage->in_dst;
+			memcpy(row + stage->out_a, event + address, 16);
+			put_i64(row, stage->out_bytes, bytes);
+			put_i64(row, stage->out_packets_ab, side == 0); /* sent */
+			put_i64(row, stage->out_bytes_ab, side == 0 ? bytes : 0);
+			put_i64(row, stage->out_packets_ba, side == 1); /* received */
+			put_i64(row, stage->out_bytes_ba, side == 1 ? bytes : 0);
+		}
+	}
+	return 2 * count;
+}
+
+static const char *const conversation_schema =
+	"ts:ts,addr_a:ip,addr_b:ip,bytes:i64,packets_a_to_b:i64,bytes_a_to_b:i64,"
+	"packets_b_to_a:i64,bytes_b_to_a:i64";
+static const char *const host_schema =
+	"ts:ts,host:ip,bytes:i64,packets_sent:i64,bytes_sent:i64,packets_received:i64,"
+	"bytes_received:i64";
+
+static void stage_free(void *ctx)
+{
+	weir_mem_free(ctx, WEIR_MEM_ARENA_DEFAULT);
+}
+
+static int shape_stage(struct weir_job *job, enum weir_flow_group group)
+{
+	const struct weir_schema *tail = weir_job_tail_schema(job);
+	if (tail == NULL || weir_schema_find(tail, "tcp_flags") < 0)
+		return weir_job_fail(job, -EINVAL, "flows: needs a packet source first");
+	struct flow_stage *stage = weir_mem_alloc(sizeof(*stage), 8, WEIR_MEM_ARENA_DEFAULT);
+	if (stage == NULL)
+		return weir_job_fail(job, -ENOMEM, "flows: out of memory");
+	stage->in = *tail;
+	bool host = group == WEIR_FLOWS_HOST;
+	char message[128];
+	int rc = weir_schema_parse(&stage->out, host ? host_schema : conversation_schema, message,
+				   sizeof(message));
+	WEIR_VERIFY(rc == 0);
+	stage->in_ts = offset_of(tail, "ts");
+	stage->in_src = offset_of(tail, "src");
+	stage->in_dst = offset_of(tail, "dst");
+	stage->in_bytes = offset_of(tail, "bytes");
+	stage->out_ts = offset_of(&stage->out, "ts");
+	stage->out_bytes = offset_of(&stage->out, "bytes");
+	stage->out_a = offset_of(&stage->out, host ? "host" : "addr_a");
+	stage->out_b = host ? 0 : offset_of(&stage->out, "addr_b");
+	stage->out_packets_ab = offset_of(&stage->out, host ? "packets_sent" : "packets_a_to_b");
+	stage->out_bytes_ab = offset_of(&stage->out, host ? "bytes_sent" : "bytes_a_to_b");
+	stage->out_packets_ba =
+		offset_of(&stage->out, host ? "packets_received" : "packets_b_to_a");
+	stage->out_bytes_ba = offset_of(&stage->out, host ? "bytes_received" : "bytes_b_to_a");
+	struct weir_component component = {.ctx = stage, .destroy = stage_free};
+	return weir_job_append_stage(job, host ? host_stage : conversation_stage, stage,
+				     &stage->out, host ? 2 : 1, component);
+}
+
+int weir_job_flows(struct weir_job *job, enum weir_flow_group group, int64_t window_ns)
+{
+	WEIR_VERIFY(job != NULL);
+	if (window_ns <= 0)
+		return weir_job_fail(job, -EINVAL, "flows: the window must be positive");
+	static const char *const totals = "count=packets,sum:bytes=bytes";
+	static const char *const seen = "min:ts=first_seen,max:ts=last_seen";
+	char aggregates[512];
+	const char *key;
+	int rc = 0;
+	switch (group) {
+	case WEIR_FLOWS_HOST:
+		rc = shape_stage(job, group);
+		key = "host";
+		snprintf(aggregates, sizeof(aggregates),
+			 "%s,sum:packets_sent=packets_sent,sum:bytes_sent=bytes_sent,"
+			 "sum:packets_received=packets_received,"
+			 "sum:bytes_received=bytes_received,%s",
+			 totals, seen);
+		break;
+	case WEIR_FLOWS_CONVERSATION:
+		rc = shape_stage(job, group);
+		key = "addr_a,addr_b";
+		snprintf(aggregates, sizeof(aggregates),
+			 "%s,sum:packets_a_to_b=packets_a_to_b,sum:bytes_a_to_b=bytes_a_to_b,"
+			 "sum:packets_b_to_a=packets_b_to_a,sum:bytes_b_to_a=bytes_b_to_a,%s",
+			 totals, seen);
+		break;
+	case WEIR_FLOWS_SRC:
+	case WEIR_FLOWS_DST:
+	case WEIR_FLOWS_5TUPLE:
+		key = group == WEIR_FLOWS_SRC	? "src"
+		      : group == WEIR_FLOWS_DST ? "dst"
+						: "src,dst,sport,dport,proto";
+		snprintf(aggregates, sizeof(aggregates), "%s,%s", totals, seen);
+		break;
+	default:
+		return weir_job_fail(job, -EINVAL, "flows: unknown grouping %d", (int)group);
+	}
+	if (rc == 0)
+		rc = weir_job_key_by(job, key);
+	struct weir_window_spec spec = {
+		.time_column = "ts",
+		.kind = WEIR_WINDOW_TUMBLING,
+		.size = window_ns,
+		.slide = window_ns,
+		.aggregates = aggregates,
+	};
+	if (rc == 0)
+		rc = weir_job_window(job, &spec);
+	return rc;
+}
