@@ -19,7 +19,8 @@
 
 enum {
 	OPT_PCAP = 1, OPT_DPDK, OPT_PORT, OPT_GROUP, OPT_WINDOW, OPT_TOP, OPT_WORKERS, OPT_CORES,
-	OPT_OUT, OPT_FORMAT, OPT_OOO, OPT_IDLE_STOP, OPT_NO_PIN, OPT_QUIET, OPT_HELP,
+	OPT_OUT, OPT_FORMAT, OPT_OOO, OPT_IDLE_STOP, OPT_NO_PIN, OPT_QUIET, OPT_HELP, OPT_RANK,
+	OPT_MIN,
 };
 
 static const struct option flows_options[] = {
@@ -38,6 +39,8 @@ static const struct option flows_options[] = {
 	{"no-pin", no_argument, NULL, OPT_NO_PIN},
 	{"quiet", no_argument, NULL, OPT_QUIET},
 	{"help", no_argument, NULL, OPT_HELP},
+	{"rank", required_argument, NULL, OPT_RANK},
+	{"min", required_argument, NULL, OPT_MIN},
 	{NULL, 0, NULL, 0},
 };
 
@@ -48,6 +51,8 @@ struct flows_args {
 	const char *group;
 	const char *window;
 	uint64_t top;
+	const char *rank;
+	const char *min;
 	const char *out;
 	const char *format;
 	const char *out_of_orderness;
@@ -60,11 +65,14 @@ static void flows_usage(FILE *stream)
 {
 	fprintf(stream,
 		"usage: weir flows --pcap FILE | --dpdk 'EAL ARGS' [--port ID] [--idle-stop MS]\n"
-		"         --group host|src|dst|conversation|5tuple --window SIZE|whole\n"
-		"       [--top K] [--workers N] [--cores LIST] [--no-pin] [--out FILE]\n"
-		"       [--format jsonl|csv] [--out-of-orderness SIZE] [--quiet]\n"
+		"         --group host|src|dst|conversation|5tuple|syn|scan --window SIZE|whole\n"
+		"       [--top K] [--rank COLUMN] [--min COLUMN=N] [--workers N] [--cores LIST]\n"
+		"       [--no-pin] [--out FILE] [--format jsonl|csv] [--out-of-orderness SIZE]\n"
+		"       [--quiet]\n"
 		"SIZE is a duration: 500ms, 1s, 10s, 1m (units ns us ms s m h).\n"
-		"--top K keeps the K rows with the most bytes per window, written at the end.\n");
+		"--top K keeps the K rows per window with the largest --rank column (bytes; syns\n"
+		"for syn, distinct_ports for scan), written at the end.  --min COLUMN=N writes\n"
+		"only rows with COLUMN >= N (e.g. --min distinct_ports=100).\n");
 }
 
 /* "1s", "250ms", "10us", "5m"... into nanoseconds.  Returns: 0 or -EINVAL. */
@@ -100,7 +108,9 @@ static int parse_group(const char *text, enum weir_flow_group *group)
 		      {"src", WEIR_FLOWS_SRC},
 		      {"dst", WEIR_FLOWS_DST},
 		      {"conversation", WEIR_FLOWS_CONVERSATION},
-		      {"5tuple", WEIR_FLOWS_5TUPLE}};
+		      {"5tuple", WEIR_FLOWS_5TUPLE},
+		      {"syn", WEIR_FLOWS_SYN},
+		      {"scan", WEIR_FLOWS_SCAN}};
 	for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
 		if (strcmp(text, groups[g].name) == 0) {
 			*group = groups[g].group;
@@ -129,6 +139,8 @@ static int parse_flows_args(struct flows_args *args, int argc, char **argv)
 		case OPT_OOO: args->out_of_orderness = optarg; break;
 		case OPT_NO_PIN: args->options.pin_workers = false; break;
 		case OPT_QUIET: args->quiet = true; break;
+		case OPT_RANK: args->rank = optarg; break;
+		case OPT_MIN: args->min = optarg; break;
 		case OPT_HELP: flows_usage(stdout); return 1;
 		case OPT_PORT:
 			rc = weir_parse_u64(flows_options, option, optarg, &args->port);
@@ -195,10 +207,33 @@ static int build_flows_job(struct weir_job *job, const struct flows_args *args)
 						args->idle_stop_ms);
 	if (rc == 0)
 		rc = weir_job_flows(job, group, window_ns);
-	if (rc == 0 && args->top > 0)
-		rc = weir_job_top_sink(job, args->out, format, (uint32_t)args->top, "bytes");
-	else if (rc == 0)
-		rc = weir_job_sink(job, args->out, format);
+	struct weir_sink_options sink = {
+		.path = args->out,
+		.format = format,
+		.top_k = (uint32_t)args->top,
+		.rank_column = args->rank != NULL	     ? args->rank
+			       : group == WEIR_FLOWS_SYN  ? "syns"
+			       : group == WEIR_FLOWS_SCAN ? "distinct_ports"
+							  : "bytes",
+	};
+	char min_column[64];
+	if (args->min != NULL) {
+		const char *equals = strchr(args->min, '=');
+		char *end = NULL;
+		if (equals != NULL && (size_t)(equals - args->min) < sizeof(min_column)) {
+			memcpy(min_column, args->min, (size_t)(equals - args->min));
+			min_column[equals - args->min] = '\0';
+			errno = 0;
+			sink.min_value = strtoll(equals + 1, &end, 10);
+		}
+		if (equals == NULL || end == equals + 1 || *end != '\0' || errno != 0) {
+			fprintf(stderr, "weir flows: --min '%s': expected COLUMN=N\n", args->min);
+			return -1;
+		}
+		sink.min_column = min_column;
+	}
+	if (rc == 0)
+		rc = weir_job_sink_with(job, &sink);
 	if (rc != 0)
 		fprintf(stderr, "weir flows: %s\n", weir_job_error(job));
 	return rc;

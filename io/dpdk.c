@@ -17,6 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* DPDK's headers test GCC_VERSION, which clang leaves undefined: -Wundef would reject them. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wundef"
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
@@ -24,6 +27,7 @@
 #include <rte_log.h>
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
+#pragma GCC diagnostic pop
 
 #include "core/assert.h"
 #include "core/job.h"

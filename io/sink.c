@@ -51,6 +51,9 @@ struct text_sink {
 	 * top_k rows with the largest rank column and writes them when the run ends. */
 	uint32_t top_k;
 	uint32_t rank_offset;   /* i64 column ranked on */
+	bool filtered;		/* rows below min_value in min_offset are not written */
+	uint32_t min_offset;
+	int64_t min_value;
 	uint32_t window_offset; /* i64 column naming the window */
 	struct topk_window *windows;
 	uint32_t window_count;
@@ -229,6 +232,14 @@ size_t weir_format_row_length_max(const struct weir_schema *schema)
 
 /* ---- the sink ---- */
 
+static int64_t row_i64(const uint8_t *row, uint32_t offset)
+{
+	int64_t value;
+	memcpy(&value, row + offset, sizeof(value));
+	return value;
+}
+
+
 static int sink_open(void *ctx, uint32_t worker_id, unsigned arena, void **instance_out)
 {
 	struct text_sink *sink = ctx;
@@ -282,6 +293,9 @@ static void sink_write(void *instance, const uint8_t *records, uint32_t count)
 	const uint32_t record_length = sink->schema.record_length;
 	if (sink->top_k > 0) { /* raw rows; the main thread ranks them */
 		for (uint32_t i = 0; i < count; i++) {
+			if (sink->filtered && row_i64(records + (size_t)i * record_length,
+						      sink->min_offset) < sink->min_value)
+				continue;
 			if (SINK_CHUNK_BYTES - worker->current->length < record_length)
 				chunk_send(worker);
 			memcpy(worker->current->data + worker->current->length,
@@ -291,10 +305,12 @@ static void sink_write(void *instance, const uint8_t *records, uint32_t count)
 		return;
 	}
 	for (uint32_t i = 0; i < count; i++) {
+		const uint8_t *record = records + (size_t)i * sink->schema.record_length;
+		if (sink->filtered && row_i64(record, sink->min_offset) < sink->min_value)
+			continue;
 		if (SINK_CHUNK_BYTES - worker->current->length < sink->row_length_max)
 			chunk_send(worker);
 		char *out = worker->current->data + worker->current->length;
-		const uint8_t *record = records + (size_t)i * sink->schema.record_length;
 		size_t length = sink->format == WEIR_FORMAT_CSV
 					? weir_format_csv(&sink->schema, record, out)
 					: weir_format_jsonl(&sink->schema, record, out);
@@ -328,13 +344,6 @@ static void sink_write_all(struct text_sink *sink, const char *data, size_t leng
 		length -= (size_t)written;
 		sink->bytes_written += (uint64_t)written;
 	}
-}
-
-static int64_t row_i64(const uint8_t *row, uint32_t offset)
-{
-	int64_t value;
-	memcpy(&value, row + offset, sizeof(value));
-	return value;
 }
 
 static struct topk_window *topk_window_for(struct text_sink *sink, int64_t start)
@@ -516,9 +525,23 @@ static void csv_header(struct text_sink *sink)
 	sink_write_all(sink, line, at);
 }
 
-static int attach_text_sink(struct weir_job *job, bool late, const char *path,
-			    enum weir_format format, uint32_t top_k, const char *rank_column)
+/* An integer output column's offset, or a job error naming it. */
+static int integer_column(struct weir_job *job, const struct weir_schema *schema,
+			  const char *name, uint32_t *offset)
 {
+	int index = name != NULL ? weir_schema_find(schema, name) : -ENOENT;
+	if (index < 0 || !weir_type_is_integer(schema->fields[index].type))
+		return weir_job_fail(job, -EINVAL, "sink: no integer output column '%s'",
+				     name != NULL ? name : "(none)");
+	*offset = schema->fields[index].offset;
+	return 0;
+}
+
+static int attach_text_sink(struct weir_job *job, bool late,
+			    const struct weir_sink_options *options)
+{
+	const char *path = options->path;
+	enum weir_format format = options->format;
 	const struct weir_schema *schema = weir_job_sink_schema(job, late);
 	if (schema == NULL)
 		return weir_job_fail(job, -EINVAL, "sink: add key_by and a window first");
@@ -528,18 +551,22 @@ static int attach_text_sink(struct weir_job *job, bool late, const char *path,
 		return weir_job_fail(job, -ENOMEM, "sink: out of memory");
 	sink->schema = *schema;
 	sink->format = format;
-	if (top_k > 0) {
-		int rank = weir_schema_find(schema, rank_column);
-		int window = weir_schema_find(schema, "window_start");
-		if (rank < 0 || window < 0 || !weir_type_is_integer(schema->fields[rank].type)) {
-			weir_mem_free(sink, WEIR_MEM_ARENA_DEFAULT);
-			return weir_job_fail(job, -EINVAL, "top-k: no integer output column '%s'",
-					     rank_column);
-		}
-		sink->top_k = top_k;
-		sink->rank_offset = schema->fields[rank].offset;
-		sink->window_offset = schema->fields[window].offset;
+	int rc = 0;
+	if (options->top_k > 0) {
+		rc = integer_column(job, schema, options->rank_column, &sink->rank_offset);
+		if (rc == 0)
+			rc = integer_column(job, schema, "window_start", &sink->window_offset);
+		sink->top_k = options->top_k;
 		WEIR_VERIFY(schema->record_length <= SINK_CHUNK_BYTES);
+	}
+	if (rc == 0 && options->min_column != NULL) {
+		rc = integer_column(job, schema, options->min_column, &sink->min_offset);
+		sink->filtered = true;
+		sink->min_value = options->min_value;
+	}
+	if (rc != 0) {
+		weir_mem_free(sink, WEIR_MEM_ARENA_DEFAULT);
+		return rc;
 	}
 	sink->row_length_max = weir_format_row_length_max(schema);
 	WEIR_VERIFY(sink->row_length_max <= SINK_CHUNK_BYTES);
@@ -549,7 +576,7 @@ static int attach_text_sink(struct weir_job *job, bool late, const char *path,
 	if (!to_stdout) {
 		sink->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (sink->fd < 0) {
-			int rc = -errno;
+			rc = -errno;
 			weir_mem_free(sink, WEIR_MEM_ARENA_DEFAULT);
 			return weir_job_fail(job, rc, "cannot open output %s: %s", path,
 					     strerror(-rc));
@@ -564,18 +591,18 @@ static int attach_text_sink(struct weir_job *job, bool late, const char *path,
 
 int weir_job_sink(struct weir_job *job, const char *path, enum weir_format format)
 {
-	return attach_text_sink(job, false, path, format, 0, NULL);
+	struct weir_sink_options options = {.path = path, .format = format};
+	return attach_text_sink(job, false, &options);
 }
 
-int weir_job_top_sink(struct weir_job *job, const char *path, enum weir_format format,
-		      uint32_t k, const char *rank_column)
+int weir_job_sink_with(struct weir_job *job, const struct weir_sink_options *options)
 {
-	if (k == 0)
-		return weir_job_fail(job, -EINVAL, "top-k: k must be at least 1");
-	return attach_text_sink(job, false, path, format, k, rank_column);
+	WEIR_VERIFY(options != NULL);
+	return attach_text_sink(job, false, options);
 }
 
 int weir_job_late_sink(struct weir_job *job, const char *path, enum weir_format format)
 {
-	return attach_text_sink(job, true, path, format, 0, NULL);
+	struct weir_sink_options options = {.path = path, .format = format};
+	return attach_text_sink(job, true, &options);
 }

@@ -1,7 +1,12 @@
 /* Flow analytics over packet events (WEIR_PACKET_SCHEMA): per window, keyed by source host,
  * destination host, host (either end), conversation (the unordered address pair) or 5-tuple,
  * the packets, bytes and first/last time seen.  Each grouping is a fused stage that shapes
- * the events, then the usual key_by and window aggregate. */
+ * the events, then the usual key_by and window aggregate.
+ *
+ * Two groupings detect attacks from connection attempts (TCP SYN without ACK): "syn" counts
+ * them per destination, with the number of distinct sources (a SYN flood: many, often
+ * spoofed); "scan" counts per source the distinct destination ports and hosts it tried (a
+ * port scan).  Distinct counts are HyperLogLog estimates (operators/hll.h). */
 #include <errno.h>
 #include <string.h>
 
@@ -77,6 +82,32 @@ static uint32_t host_stage(void *ctx, const uint8_t *in, uint32_t count, uint32_
 	return 2 * count;
 }
 
+#define TCP_SYN 0x02
+#define TCP_ACK 0x10
+
+struct syn_filter {
+	uint32_t proto, tcp_flags; /* offsets */
+};
+
+/* Keeps connection attempts: TCP segments with SYN set and ACK clear. */
+static uint32_t syn_stage(void *ctx, const uint8_t *in, uint32_t count, uint32_t in_length,
+			  uint8_t *out, uint32_t out_length)
+{
+	const struct syn_filter *filter = ctx;
+	WEIR_ASSERT(in_length == out_length);
+	uint32_t kept = 0;
+	for (uint32_t i = 0; i < count; i++) {
+		const uint8_t *event = in + (size_t)i * in_length;
+		int64_t proto, flags;
+		memcpy(&proto, event + filter->proto, 8);
+		memcpy(&flags, event + filter->tcp_flags, 8);
+		if (proto != 6 || (flags & (TCP_SYN | TCP_ACK)) != TCP_SYN)
+			continue;
+		memcpy(out + (size_t)kept++ * out_length, event, in_length);
+	}
+	return kept;
+}
+
 static const char *const conversation_schema =
 	"ts:ts,addr_a:ip,addr_b:ip,bytes:i64,packets_a_to_b:i64,bytes_a_to_b:i64,"
 	"packets_b_to_a:i64,bytes_b_to_a:i64";
@@ -87,6 +118,20 @@ static const char *const host_schema =
 static void stage_free(void *ctx)
 {
 	weir_mem_free(ctx, WEIR_MEM_ARENA_DEFAULT);
+}
+
+static int syn_filter_stage(struct weir_job *job)
+{
+	const struct weir_schema *tail = weir_job_tail_schema(job);
+	if (tail == NULL || weir_schema_find(tail, "tcp_flags") < 0)
+		return weir_job_fail(job, -EINVAL, "flows: needs a packet source first");
+	struct syn_filter *filter = weir_mem_alloc(sizeof(*filter), 8, WEIR_MEM_ARENA_DEFAULT);
+	if (filter == NULL)
+		return weir_job_fail(job, -ENOMEM, "flows: out of memory");
+	filter->proto = offset_of(tail, "proto");
+	filter->tcp_flags = offset_of(tail, "tcp_flags");
+	struct weir_component component = {.ctx = filter, .destroy = stage_free};
+	return weir_job_append_stage(job, syn_stage, filter, tail, 1, component);
 }
 
 static int shape_stage(struct weir_job *job, enum weir_flow_group group)
@@ -148,6 +193,18 @@ int weir_job_flows(struct weir_job *job, enum weir_flow_group group, int64_t win
 			 "%s,sum:packets_a_to_b=packets_a_to_b,sum:bytes_a_to_b=bytes_a_to_b,"
 			 "sum:packets_b_to_a=packets_b_to_a,sum:bytes_b_to_a=bytes_b_to_a,%s",
 			 totals, seen);
+		break;
+	case WEIR_FLOWS_SYN:
+		rc = syn_filter_stage(job);
+		key = "dst";
+		snprintf(aggregates, sizeof(aggregates), "count=syns,distinct:src=sources,%s",
+			 seen);
+		break;
+	case WEIR_FLOWS_SCAN:
+		rc = syn_filter_stage(job);
+		key = "src";
+		snprintf(aggregates, sizeof(aggregates),
+			 "count=syns,distinct:dport=distinct_ports,distinct:dst=targets,%s", seen);
 		break;
 	case WEIR_FLOWS_SRC:
 	case WEIR_FLOWS_DST:

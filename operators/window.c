@@ -10,13 +10,15 @@
 #include "core/batch.h"
 #include "core/job.h"
 #include "core/mem.h"
+#include "operators/hll.h"
 #include "state/table.h"
 
 #define WINDOW_AGGS_MAX 16u
 #define WINDOW_COLUMNS_MAX 8u
+#define WINDOW_DISTINCTS_MAX 4u
 #define WINDOW_PANE_DIR_BUDGET (64u << 20)
 
-enum agg_kind { AGG_COUNT, AGG_SUM, AGG_MIN, AGG_MAX, AGG_AVG };
+enum agg_kind { AGG_COUNT, AGG_SUM, AGG_MIN, AGG_MAX, AGG_AVG, AGG_DISTINCT };
 
 union agg_value {
 	int64_t i;
@@ -30,13 +32,21 @@ struct agg_column {
 	enum weir_type type;
 };
 
+/* A column counted distinct: its bytes are hashed into a HyperLogLog per cell. */
+struct distinct_column {
+	uint32_t offset;
+	uint32_t length; /* bytes; strings: 1 + max, of which only 1 + their length count */
+	bool is_string;
+};
+
 struct agg_output {
 	enum agg_kind kind;
-	uint32_t column;     /* index into columns[] (not for count) */
+	uint32_t column;     /* index into columns[] or distincts[] (not for count) */
 	uint32_t out_offset; /* in the output row */
 };
 
-/* Value of a (key, pane) entry: pane list link, count, then sum/min/max per column. */
+/* Value of a (key, pane) entry: pane list link, count, then sum/min/max per column, then one
+ * HyperLogLog per distinct column. */
 struct cell {
 	uint32_t next_in_pane;
 	uint32_t unused;
@@ -59,6 +69,8 @@ struct window_op {
 	uint32_t start_offset, end_offset;
 	struct agg_column columns[WINDOW_COLUMNS_MAX];
 	uint32_t column_count;
+	struct distinct_column distincts[WINDOW_DISTINCTS_MAX];
+	uint32_t distinct_count;
 	struct agg_output outputs[WINDOW_AGGS_MAX];
 	uint32_t output_count;
 	uint32_t cell_length;
@@ -112,9 +124,17 @@ static int64_t pane_first_window(const struct window_op *op, int64_t p)
 	return -weir_floor_div(-numerator, op->spec.slide); /* ceil */
 }
 
+static uint8_t *cell_sketch(const struct window_op *op, const struct cell *cell, uint32_t d)
+{
+	return (uint8_t *)&cell->values[3 * op->column_count] + (size_t)d * WEIR_HLL_REGISTERS;
+}
+
 static void cell_reset(const struct window_op *op, struct cell *cell)
 {
 	cell->count = 0;
+	if (op->distinct_count > 0)
+		memset(cell_sketch(op, cell, 0), 0,
+		       (size_t)op->distinct_count * WEIR_HLL_REGISTERS);
 	for (uint32_t c = 0; c < op->column_count; c++) {
 		union agg_value *v = &cell->values[3 * c];
 		if (op->columns[c].type == WEIR_TYPE_F64) {
@@ -136,6 +156,12 @@ static void cell_reset(const struct window_op *op, struct cell *cell)
 static void cell_add_record(const struct window_op *op, struct cell *cell, const uint8_t *record)
 {
 	cell->count++;
+	for (uint32_t d = 0; d < op->distinct_count; d++) {
+		const struct distinct_column *column = &op->distincts[d];
+		const uint8_t *value = record + column->offset;
+		uint32_t length = column->is_string ? 1u + value[0] : column->length;
+		weir_hll_add(cell_sketch(op, cell, d), weir_key_hash(value, length, 0x5eed));
+	}
 	for (uint32_t c = 0; c < op->column_count; c++) {
 		union agg_value *v = &cell->values[3 * c];
 		union agg_value x;
@@ -159,6 +185,8 @@ static void cell_add_record(const struct window_op *op, struct cell *cell, const
 static void cell_merge(const struct window_op *op, struct cell *into, const struct cell *from)
 {
 	into->count += from->count;
+	for (uint32_t d = 0; d < op->distinct_count; d++)
+		weir_hll_merge(cell_sketch(op, into, d), cell_sketch(op, from, d));
 	for (uint32_t c = 0; c < op->column_count; c++) {
 		union agg_value *a = &into->values[3 * c];
 		const union agg_value *b = &from->values[3 * c];
@@ -191,8 +219,11 @@ static void emit_row(struct window_instance *w, int64_t start, const uint8_t *ke
 	weir_key_decode(&op->out_key, key, key_length, row);
 	for (uint32_t a = 0; a < op->output_count; a++) {
 		const struct agg_output *out = &op->outputs[a];
-		if (out->kind == AGG_COUNT) {
-			int64_t count = (int64_t)cell->count;
+		if (out->kind == AGG_COUNT || out->kind == AGG_DISTINCT) {
+			int64_t count = out->kind == AGG_COUNT
+						? (int64_t)cell->count
+						: (int64_t)weir_hll_estimate(
+							  cell_sketch(op, cell, out->column));
 			memcpy(row + out->out_offset, &count, 8);
 			continue;
 		}
@@ -628,10 +659,29 @@ static int column_slot(struct window_op *op, struct weir_job *job,
 	return 0;
 }
 
+static int distinct_slot(struct window_op *op, struct weir_job *job,
+			 const struct weir_schema *schema, const char *name, uint32_t *slot)
+{
+	int index = weir_schema_find(schema, name);
+	if (index < 0)
+		return weir_job_fail(job, -ENOENT, "aggregate column '%s' is not in the schema",
+				     name);
+	if (op->distinct_count == WINDOW_DISTINCTS_MAX)
+		return weir_job_fail(job, -E2BIG, "window: more than %u distinct counts",
+				     WINDOW_DISTINCTS_MAX);
+	const struct weir_field *field = &schema->fields[index];
+	struct distinct_column *column = &op->distincts[op->distinct_count];
+	column->offset = field->offset;
+	column->length = field->length;
+	column->is_string = field->type == WEIR_TYPE_STR;
+	*slot = op->distinct_count++;
+	return 0;
+}
+
 static int parse_one_aggregate(struct window_op *op, struct weir_job *job,
 			       const struct weir_schema *schema, char *item)
 {
-	static const char *const names[] = {"count", "sum", "min", "max", "avg"};
+	static const char *const names[] = {"count", "sum", "min", "max", "avg", "distinct"};
 	char *alias = strchr(item, '=');
 	if (alias != NULL)
 		*alias++ = '\0';
@@ -639,22 +689,27 @@ static int parse_one_aggregate(struct window_op *op, struct weir_job *job,
 	if (colon != NULL)
 		*colon = '\0';
 	int kind = -1;
-	for (int k = 0; k < 5; k++) {
+	for (int k = 0; k < 6; k++) {
 		if (strcmp(item, names[k]) == 0)
 			kind = k;
 	}
 	if (kind < 0 || (kind == AGG_COUNT) != (colon == NULL) ||
 	    (alias != NULL && alias[0] == '\0'))
 		return weir_job_fail(job, -EINVAL,
-				     "aggregate '%s': expected count, sum:COL, min:COL, max:COL "
-				     "or avg:COL, each optionally followed by =NAME", item);
+				     "aggregate '%s': expected count, sum:COL, min:COL, max:COL, "
+				     "avg:COL or distinct:COL, each optionally followed by =NAME",
+				     item);
 	if (op->output_count == WINDOW_AGGS_MAX)
 		return weir_job_fail(job, -E2BIG, "window: more than %u aggregates",
 				     WINDOW_AGGS_MAX);
 	struct agg_output *out = &op->outputs[op->output_count];
 	out->kind = (enum agg_kind)kind;
 	enum weir_type type = WEIR_TYPE_I64;
-	if (kind != AGG_COUNT) {
+	if (kind == AGG_DISTINCT) {
+		int rc = distinct_slot(op, job, schema, colon + 1, &out->column);
+		if (rc != 0)
+			return rc;
+	} else if (kind != AGG_COUNT) {
 		int rc = column_slot(op, job, schema, colon + 1, &out->column);
 		if (rc != 0)
 			return rc;
@@ -772,7 +827,8 @@ static int window_configure(struct window_op *op, struct weir_job *job,
 	if (rc == 0)
 		rc = parse_aggregates(op, job, schema, spec->aggregates);
 	op->cell_length = (uint32_t)(sizeof(struct cell) +
-				     3 * sizeof(union agg_value) * op->column_count);
+				     3 * sizeof(union agg_value) * op->column_count +
+				     (size_t)op->distinct_count * WEIR_HLL_REGISTERS);
 	return rc;
 }
 

@@ -3,8 +3,11 @@
 # Runs as root (or with sudo on PATH); never prompts (CI has no terminal).
 set -euo pipefail
 
+# clang + libclang-rt-14-dev: the libFuzzer build of the packet parser's fuzz target.
+# dpdk-dev: dpdk-testpmd, the rx-only baseline of `weir bench flows`.
 packages=(gcc libc6-dev pkg-config meson ninja-build python3
-          libdpdk-dev dpdk liburing-dev libhwloc-dev libjemalloc-dev libxxhash-dev libcmocka-dev)
+          libdpdk-dev dpdk dpdk-dev liburing-dev libhwloc-dev libjemalloc-dev libxxhash-dev
+          libcmocka-dev clang libclang-rt-14-dev)
 
 missing=()
 for package in "${packages[@]}"; do

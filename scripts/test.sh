@@ -24,7 +24,17 @@ run_suite build || status=1
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer"
 run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false || status=1
 
-python3 - build build-asan <<'PY' || status=1
+echo "== libFuzzer (clang): the packet parser, bounded runs"
+run_fuzz() {
+  if [ ! -f build-fuzz/build.ninja ]; then
+    CC=clang meson setup build-fuzz -Db_lundef=false >/dev/null || return 1
+  fi
+  ninja -C build-fuzz tests/fuzz_packet || return 1
+  meson test -C build-fuzz --no-rebuild --suite fuzz --print-errorlogs fuzz_packet
+}
+run_fuzz || status=1
+
+python3 - build build-asan build-fuzz <<'PY' || status=1
 import json, os, sys
 passed = failed = skipped = 0
 for d in sys.argv[1:]:

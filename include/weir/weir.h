@@ -132,10 +132,13 @@ enum weir_flow_group {
 	WEIR_FLOWS_DST,		 /* destination address */
 	WEIR_FLOWS_CONVERSATION, /* addr_a (lower) and addr_b, with both directions */
 	WEIR_FLOWS_5TUPLE,	 /* src, dst, sport, dport, proto */
+	WEIR_FLOWS_SYN,		 /* per dst: TCP SYNs without ACK, distinct sources (floods) */
+	WEIR_FLOWS_SCAN,	 /* per src: SYNs, distinct dst ports and hosts (port scans) */
 };
 
 /* Shapes packet events for @group, keys by it, and aggregates per tumbling window of
- * @window_ns: packets, bytes, first_seen, last_seen (and the per-direction columns). */
+ * @window_ns: packets, bytes, first_seen, last_seen (and the per-direction columns); for
+ * SYN and SCAN: syns, distinct counts (HyperLogLog estimates), first_seen, last_seen. */
 int weir_job_flows(struct weir_job *job, enum weir_flow_group group, int64_t window_ns);
 
 /* ---- sinks ---- */
@@ -144,10 +147,17 @@ enum weir_format { WEIR_FORMAT_JSONL, WEIR_FORMAT_CSV };
 
 /* Window results go to @path ("-" or NULL: standard output). */
 int weir_job_sink(struct weir_job *job, const char *path, enum weir_format format);
-/* Only the @k rows of each window with the largest @rank_column (an integer output column),
- * written in window order when the run ends. */
-int weir_job_top_sink(struct weir_job *job, const char *path, enum weir_format format,
-		      uint32_t k, const char *rank_column);
+struct weir_sink_options {
+	const char *path;	 /* NULL or "-": standard output */
+	enum weir_format format;
+	uint32_t top_k;		 /* > 0: only the top_k rows of each window by rank_column, */
+	const char *rank_column; /* an integer output column; written when the run ends */
+	const char *min_column;	 /* non-NULL: only rows whose min_column >= min_value */
+	int64_t min_value;
+};
+
+/* A sink for the window rows with a row filter and/or a per-window top-k. */
+int weir_job_sink_with(struct weir_job *job, const struct weir_sink_options *options);
 /* Events later than the allowed lateness go to @path; without this they are only counted. */
 int weir_job_late_sink(struct weir_job *job, const char *path, enum weir_format format);
 

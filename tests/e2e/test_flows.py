@@ -122,6 +122,27 @@ def main():
                             reverse=True)
             check(chosen == sorted(byte_counts, reverse=True)[:3], f"top 3 of window {start}")
 
+        # Detection: the hidden port scan and SYN flood stand out.
+        scan = truth["scan"]
+        rows, _ = flows("--pcap", path, "--group", "scan", "--window", "whole",
+                        "--min", "distinct_ports=50")
+        check([r["src"] for r in rows] == [scan["source"]], f"scan: detected {rows}")
+        if rows:
+            check(abs(rows[0]["distinct_ports"] - scan["distinct_ports"])
+                  <= 0.05 * scan["distinct_ports"] + 1, f"scan: {rows[0]} vs {scan}")
+            check(rows[0]["targets"] == 1, f"scan: one target expected, {rows[0]}")
+        flood = truth["syn_flood"]
+        rows, _ = flows("--pcap", path, "--group", "syn", "--window", "whole",
+                        "--min", "sources=100")
+        check([r["dst"] for r in rows] == [flood["victim"]], f"syn flood: detected {rows}")
+        if rows:
+            check(rows[0]["syns"] >= flood["syns"], f"syn flood: {rows[0]} vs {flood}")
+            check(abs(rows[0]["sources"] - flood["sources"]) <= 0.1 * flood["sources"],
+                  f"syn flood sources: {rows[0]} vs {flood}")
+        _, stderr = flows("--pcap", path, "--group", "syn", "--window", "1s", "--min",
+                          "nope=3", expect=2)
+        check("nope" in stderr, "--min with an unknown column")
+
         for name, options in (("ng.pcapng", ("--format", "pcapng")),
                               ("ns.pcap", ("--nanosecond",)),
                               ("ngns.pcapng", ("--format", "pcapng", "--nanosecond")),

@@ -307,6 +307,30 @@ static void state_budget_refuses_and_counts(void **state)
 	weir_job_destroy(fx.job);
 }
 
+/* distinct:COL is a HyperLogLog: nearly exact for small sets, within a few percent for large
+ * ones, and merging panes (sliding windows) counts a value seen in two panes once. */
+static void distinct_counts_approximately(void **state)
+{
+	(void)state;
+	fixture_open("sliding:20,10", 0, "count,distinct:amount=amounts", 64);
+	for (int i = 0; i < 7; i++)
+		event(1 + i, "small", (double)(i % 7));
+	for (int i = 0; i < 30000; i++)
+		event(i % 20, "large", (double)(i % 5000));
+	advance(INT64_MAX);
+	int small = find_row(0, "small", 0);
+	int large = find_row(0, "large", 0);
+	assert_true(small >= 0 && large >= 0);
+	int64_t small_estimate = row_i64((uint32_t)small, "amounts");
+	int64_t large_estimate = row_i64((uint32_t)large, "amounts");
+	print_message("distinct: 7 -> %lld, 5000 -> %lld\n", (long long)small_estimate,
+		      (long long)large_estimate);
+	assert_true(small_estimate >= 6 && small_estimate <= 8);
+	assert_true(large_estimate > 5000 * 0.9 && large_estimate < 5000 * 1.1);
+	assert_int_equal(row_i64((uint32_t)large, "count"), 30000);
+	fixture_close();
+}
+
 static int build_window(const char *window, const char *time, const char *aggregates,
 			int64_t lateness)
 {
@@ -353,6 +377,9 @@ static void bad_specs_are_errors(void **state)
 	assert_int_equal(build_window("tumbling:10", "ts", "count,count", 0), -EINVAL);
 	assert_int_equal(build_window("tumbling:10", "ts", "count=", 0), -EINVAL);
 	assert_int_equal(build_window("tumbling:10", "ts", "count=card", 0), -EINVAL);
+	assert_int_equal(build_window("tumbling:10", "ts", "distinct:card", 0), 0);
+	assert_int_equal(build_window("tumbling:10", "ts", "distinct:nope", 0), -ENOENT);
+	assert_int_equal(build_window("tumbling:10", "ts", "distinct", 0), -EINVAL);
 }
 
 int main(void)
@@ -366,6 +393,7 @@ int main(void)
 		cmocka_unit_test(sliding_late_update_re_emits_every_fired_window),
 		cmocka_unit_test(state_budget_refuses_and_counts),
 		cmocka_unit_test(bad_specs_are_errors),
+		cmocka_unit_test(distinct_counts_approximately),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
