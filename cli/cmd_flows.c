@@ -144,8 +144,10 @@ static int parse_flows_args(struct flows_args *args, int argc, char **argv)
 		case OPT_HELP: flows_usage(stdout); return 1;
 		case OPT_PORT:
 			rc = weir_parse_u64(flows_options, option, optarg, &args->port);
-			if (rc == 0 && args->port > UINT16_MAX)
+			if (rc == 0 && args->port > UINT16_MAX) {
+				fprintf(stderr, "weir flows: --port %s: at most 65535\n", optarg);
 				rc = -EINVAL;
+			}
 			break;
 		case OPT_TOP: rc = weir_parse_u64(flows_options, option, optarg, &args->top); break;
 		case OPT_IDLE_STOP:
@@ -154,8 +156,10 @@ static int parse_flows_args(struct flows_args *args, int argc, char **argv)
 		case OPT_WORKERS:
 			rc = weir_parse_u64(flows_options, option, optarg, &value);
 			args->options.worker_count = (uint32_t)value;
-			if (rc == 0 && value > UINT32_MAX)
+			if (rc == 0 && value > 256) {
+				fprintf(stderr, "weir flows: --workers %s: at most 256\n", optarg);
 				rc = -EINVAL;
+			}
 			break;
 		default: flows_usage(stderr); return -1;
 		}

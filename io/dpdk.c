@@ -1,10 +1,12 @@
 /* DPDK ports as a packet source (weir_job_source_dpdk).
  *
  * The EAL starts once per process, from weir's own option string.  The port is configured by
- * the first worker that opens a partition (all queues must exist before the port starts):
- * one RX queue per worker when the port does RSS, with a symmetric Toeplitz key so both
- * directions of a flow hash to the same queue; otherwise one queue, read by worker 0, and the
- * key_by spreads the events.  Each worker parses its bursts of 32 in place and frees the mbufs
+ * the first worker that opens a partition: one RX queue per worker when the port does RSS,
+ * with a symmetric Toeplitz key so both directions of a flow hash to the same queue;
+ * otherwise one queue, read by worker 0, and the key_by spreads the events.  Each worker then
+ * sets up its own queue with descriptors and mbufs from a mempool of its own NUMA socket (one
+ * pool per socket), and the last one starts the port; the others wait for that (startup
+ * only, bounded).  Each worker parses its bursts of 32 in place and frees the mbufs
  * at once: no mbuf ever crosses a ring.  Event time: net_pcap stamps every mbuf with the
  * capture's timestamp (in microseconds, in the mbuf timestamp field, whether or not the
  * offload is asked for); other ports get the wall-clock time of the burst, because a NIC's
@@ -38,6 +40,7 @@
 #define DPDK_RX_DESCRIPTORS 1024u
 #define DPDK_MBUFS_PER_QUEUE 4096u
 #define DPDK_ARGUMENTS_MAX 64u
+#define DPDK_START_WAIT_MS 10000u
 
 struct dpdk_source {
 	uint16_t port;
@@ -46,10 +49,12 @@ struct dpdk_source {
 	struct weir_packet_layout layout;
 	pthread_mutex_t lock; /* startup only: the first opener configures the port */
 	bool configured;
+	bool started;
 	int configure_error;
 	char error[256];
 	uint16_t queue_count;
-	struct rte_mempool *pool;
+	uint16_t queues_ready;
+	struct rte_mempool *pools[RTE_MAX_NUMA_NODES]; /* by socket */
 	int timestamp_offset;	 /* mbuf dynfield holding microseconds (net_pcap), or -1 */
 	uint64_t timestamp_flag; /* ol_flags bit saying the field is set */
 	struct weir_packet_counters totals;
@@ -170,29 +175,62 @@ static int port_configure(struct dpdk_source *source, uint32_t worker_count)
 	if (rc != 0)
 		return port_fail(source, rc, "configure");
 	int socket = rte_eth_dev_socket_id(source->port);
-	socket = socket < 0 ? (int)SOCKET_ID_ANY : socket;
-	char name[32];
-	snprintf(name, sizeof(name), "weir_rx_%u", source->port);
-	source->pool = rte_pktmbuf_pool_create(name, DPDK_MBUFS_PER_QUEUE * queues, 256, 0,
-					       RTE_MBUF_DEFAULT_BUF_SIZE, socket);
-	if (source->pool == NULL)
-		return port_fail(source, -rte_errno, "mbuf pool");
-	for (uint16_t q = 0; q < queues; q++) {
-		rc = rte_eth_rx_queue_setup(source->port, q, DPDK_RX_DESCRIPTORS, (unsigned)socket,
-					    NULL, source->pool);
-		if (rc != 0)
-			return port_fail(source, rc, "RX queue");
-	}
-	rc = rte_eth_tx_queue_setup(source->port, 0, 256, (unsigned)socket, NULL);
+	rc = rte_eth_tx_queue_setup(source->port, 0, 256, socket < 0 ? 0u : (unsigned)socket,
+				    NULL);
 	if (rc != 0)
 		return port_fail(source, rc, "TX queue");
+	source->queue_count = (uint16_t)queues;
+	source->configured = true;
+	return 0;
+}
+
+/* Sets up RX queue @queue on the calling worker's socket; the last queue starts the port.
+ * Called under source->lock. */
+static int queue_setup(struct dpdk_source *source, uint16_t queue)
+{
+	int socket = (int)rte_socket_id(); /* the registered, pinned worker's socket */
+	if (socket < 0 || socket >= RTE_MAX_NUMA_NODES)
+		socket = rte_eth_dev_socket_id(source->port);
+	if (socket < 0 || socket >= RTE_MAX_NUMA_NODES)
+		socket = 0;
+	if (source->pools[socket] == NULL) {
+		char name[32];
+		snprintf(name, sizeof(name), "weir_rx_%u_%d", source->port, socket);
+		source->pools[socket] = rte_pktmbuf_pool_create(
+			name, DPDK_MBUFS_PER_QUEUE * source->queue_count, 256, 0,
+			RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+		if (source->pools[socket] == NULL)
+			return port_fail(source, -rte_errno, "mbuf pool");
+	}
+	int rc = rte_eth_rx_queue_setup(source->port, queue, DPDK_RX_DESCRIPTORS,
+					(unsigned)socket, NULL, source->pools[socket]);
+	if (rc != 0)
+		return port_fail(source, rc, "RX queue");
+	if (++source->queues_ready < source->queue_count)
+		return 0;
 	rc = rte_eth_dev_start(source->port);
 	if (rc != 0)
 		return port_fail(source, rc, "start");
 	rte_eth_promiscuous_enable(source->port); /* a monitor sees every frame; may be refused */
-	source->queue_count = (uint16_t)queues;
-	source->configured = true;
+	source->started = true;
 	return 0;
+}
+
+/* Startup only: waits (bounded) until the worker with the last queue started the port. */
+static int wait_started(struct dpdk_source *source)
+{
+	for (uint32_t waited_ms = 0;; waited_ms++) {
+		pthread_mutex_lock(&source->lock);
+		bool started = source->started;
+		int rc = source->configure_error;
+		pthread_mutex_unlock(&source->lock);
+		if (rc != 0 || started)
+			return rc;
+		if (waited_ms == DPDK_START_WAIT_MS)
+			return -ETIMEDOUT; /* a peer never opened its queue: it failed */
+		struct timespec pause = {.tv_sec = 0, .tv_nsec = 1000000};
+		nanosleep(&pause, NULL);
+	}
 }
 
 static uint64_t realtime_ns(void)
@@ -212,7 +250,12 @@ static int dpdk_open(void *ctx, uint32_t partition, uint32_t partition_count, un
 	int rc = source->configure_error;
 	if (rc == 0 && !source->configured)
 		rc = port_configure(source, partition_count);
+	bool has_queue = rc == 0 && partition < source->queue_count;
+	if (has_queue)
+		rc = queue_setup(source, (uint16_t)partition);
 	pthread_mutex_unlock(&source->lock);
+	if (rc == 0 && has_queue)
+		rc = wait_started(source);
 	if (rc != 0)
 		return rc;
 	struct dpdk_partition *part = weir_mem_alloc(sizeof(*part), WEIR_CACHE_LINE, arena);
@@ -288,7 +331,7 @@ static void dpdk_report(void *ctx, FILE *stream)
 	if (source->error[0] != '\0')
 		fprintf(stream, "weir: %s\n", source->error);
 	struct rte_eth_stats stats;
-	if (source->configured && rte_eth_stats_get(source->port, &stats) == 0)
+	if (source->started && rte_eth_stats_get(source->port, &stats) == 0)
 		fprintf(stream,
 			"weir: DPDK port %u: %llu received by the port, %llu missed (no free "
 			"descriptor), %llu receive errors, %llu without an mbuf\n",
@@ -307,11 +350,12 @@ static void dpdk_add_stats(void *ctx, struct weir_job_stats *stats)
 static void dpdk_destroy(void *ctx)
 {
 	struct dpdk_source *source = ctx;
-	if (source->configured) {
+	if (source->started)
 		rte_eth_dev_stop(source->port);
+	if (source->configured)
 		rte_eth_dev_close(source->port);
-	}
-	rte_mempool_free(source->pool);
+	for (int socket = 0; socket < RTE_MAX_NUMA_NODES; socket++)
+		rte_mempool_free(source->pools[socket]);
 	pthread_mutex_destroy(&source->lock);
 	weir_mem_free(source, WEIR_MEM_ARENA_DEFAULT);
 }

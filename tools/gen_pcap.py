@@ -149,7 +149,7 @@ class Host:
 
 class Packet:
     __slots__ = ("ts", "order", "ip", "ethertype", "l2payload", "smac", "dmac", "tags", "src",
-                 "dst", "sport", "dport", "proto", "kind", "broadcast", "features")
+                 "dst", "sport", "dport", "proto", "kind", "broadcast", "features", "tcp_flags")
 
 
 def sort_key(addr):
@@ -226,9 +226,10 @@ class Generator:
             features.append("ipv4_options")
         if extensions:
             features.append("ipv6_extension_headers")
-        self.add_ip(ts, src, dst, ip, sport, dport, transport or proto, tags, kind, features)
+        self.add_ip(ts, src, dst, ip, sport, dport, transport or proto, tags, kind, features,
+                    l4[13] if proto == TCP else 0)
 
-    def add_ip(self, ts, src, dst, ip, sport, dport, proto, tags, kind, features=()):
+    def add_ip(self, ts, src, dst, ip, sport, dport, proto, tags, kind, features=(), tcp_flags=0):
         p = Packet()
         p.ts, p.order, p.ip = int(ts), next(self.order), ip
         p.ethertype = ETH_IPV4 if src.version == 4 else ETH_IPV6
@@ -236,6 +237,7 @@ class Generator:
         p.smac, p.dmac, p.tags = src.mac, dst.mac, tags
         p.src, p.dst, p.sport, p.dport, p.proto = src.addr, dst.addr, sport, dport, proto
         p.kind, p.broadcast, p.features = kind, False, tuple(features)
+        p.tcp_flags = tcp_flags
         self.packets.append(p)
         self.wire_bytes += max(MIN_ETHERNET, 14 + 4 * len(tags) + len(ip))
 
@@ -247,6 +249,7 @@ class Generator:
         p.src = p.dst = None
         p.sport = p.dport = p.proto = 0
         p.kind, p.broadcast, p.features = kind, dmac == BROADCAST, ()
+        p.tcp_flags = 0
         self.packets.append(p)
 
     def place(self, length_ns):
@@ -315,15 +318,16 @@ class Generator:
                 head = ("GET /%s/%d HTTP/1.1\r\nHost: www.corp.example\r\nX-Pad: "
                         % (rng.choice(("static", "api", "img", "app")), rng.randrange(100000))).encode()
                 return head + b"a" * max(0, size - len(head) - 4) + b"\r\n\r\n"
-            length = size
-            while True:  # the header's own length depends on Content-Length's digits
+            # The header's length depends on Content-Length's digits: find a fit, padding
+            # with one more space after the colon where none fits exactly.
+            for space in (b" ", b"  "):
                 head = b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n" \
-                       b"Content-Length: %d\r\n\r\n" % length
-                if len(head) + length == size or length <= 0:
-                    break
-                length = size - len(head)
-            if length > 0:
-                return head + rng.randbytes(length)
+                       b"Content-Length:" + space + b"%d\r\n\r\n"
+                fixed = len(head) - 2
+                fits = [n for n in (size - fixed - d for d in range(1, 8)) if n > 0 and
+                        fixed + len(str(n)) + n == size]
+                if fits:
+                    return head % fits[0] + rng.randbytes(fits[0])
         if port in (443, 993) and size >= 6:
             message, remaining = b"", size
             while remaining:  # TLS application-data records, none shorter than 1 byte
@@ -344,10 +348,10 @@ class Generator:
             exchanges.append((ask, answer))
         return exchanges
 
-    def tcp_event(self, version):
+    def tcp_event(self, version, small=False):
         rng = self.rng
         client = self.client(version)
-        roll = rng.random()
+        roll = 0.69 + 0.31 * rng.random() if small else rng.random()
         rtt = rng.randrange(200000, 30000000)
         close = "rst" if rng.random() < 0.06 else "fin"
         if version == 6:
@@ -374,6 +378,9 @@ class Generator:
             exchanges = [(rng.randrange(60, 300), rng.randrange(40, 700))
                          for _ in range(rng.randrange(1, 5))]
             rtt = rng.randrange(100000, 800000)
+        # A big transfer late in the capture may not blow the byte budget by much.
+        cap = max(4000, (MEAN_FRAME_BYTES * self.args.packets - self.wire_bytes) // 2)
+        exchanges = [(min(ask, cap), min(answer, cap)) for ask, answer in exchanges]
         return self.tcp_conversation(client, server, dport, exchanges, rtt, close=close)
 
     def dns_event(self, version):
@@ -459,7 +466,8 @@ class Generator:
             src, dst, s, d = (a, b, sp, dp) if forward else (b, a, dp, sp)
             size = int(min(1400, 10 + 30 * rng.paretovariate(1.5)))
             t = start + i * rng.randrange(1000000, 50000000)
-            self.emit(t, src, dst, UDP, udp_datagram(src.addr, dst.addr, s, d, rng.randbytes(size)),
+            payload = bytes([rng.randrange(64)]) + rng.randbytes(size - 1)  # not RTP-like
+            self.emit(t, src, dst, UDP, udp_datagram(src.addr, dst.addr, s, d, payload),
                       s, d, a.tags, "udp")
         return count
 
@@ -512,7 +520,7 @@ class Generator:
         count = rng.randrange(1, 4)
         start = self.place(count * 10000000)
         for i in range(count):
-            payload = rng.randbytes(rng.randrange(20, 400))
+            payload = bytes([rng.randrange(64)]) + rng.randbytes(rng.randrange(20, 400))
             self.emit(start + i * 10000000, a, b, UDP, udp_datagram(a.addr, b.addr, sp, dp, payload),
                       sp, dp, a.tags, "udp", v4_options=ROUTER_ALERT if version == 4 else b"",
                       extensions=(60,) if version == 6 else (), df=False)
@@ -584,7 +592,7 @@ class Generator:
                           tcp_segment(target.addr, scanner.addr, port, sport, 0, seq + 1, RST | ACK, 0),
                           port, sport, (), "tcp")
         self.scan_truth = {"source": str(scanner.addr), "target": str(target.addr),
-                           "distinct_ports": len(ports), "syns": syns,
+                           "distinct_ports": len(ports), "syns": syns, "targets": 1,
                            "first_ns": self.args.start_ns + start,
                            "last_ns": self.args.start_ns + start + int(window)}
 
@@ -647,6 +655,7 @@ class Generator:
             ("ext6", 0.4, lambda: self.udp_options_event(6)),
         ]
         small = [entry for entry in mix if entry[0] in ("dns4", "dns6", "ntp", "ping4", "ping6")]
+        small.append(("tcp4_small", 25, lambda: self.tcp_event(4, small=True)))
         cumulative = list(itertools.accumulate(weight for _, weight, _ in mix))
         cumulative_small = list(itertools.accumulate(weight for _, weight, _ in small))
         # Heavy tails make the byte total swing from seed to seed; while the capture is over
@@ -733,6 +742,8 @@ def compute_truth(kept, gen, args):
                "pppoe": 0, "vlan_tagged": 0, "qinq": 0, "ipv4_options": 0, "ipv4_fragment": 0,
                "ipv4_later_fragment": 0, "ipv6_extension_headers": 0}
     frames = total_bytes = non_ip = 0
+    victim = gen.flood_victim.addr
+    victim_syns, victim_syn_sources = 0, set()
     for p, wire, frame in kept:
         frames += 1
         total_bytes += wire
@@ -745,6 +756,9 @@ def compute_truth(kept, gen, args):
             non_ip += 1
             continue
         summary["ipv4" if p.src.version == 4 else "ipv6"] += 1
+        if p.dst == victim and p.tcp_flags & (SYN | ACK) == SYN:
+            victim_syns += 1
+            victim_syn_sources.add(p.src)
         for feature in p.features:
             summary[feature] += 1
         s, d = str(p.src), str(p.dst)
@@ -776,9 +790,12 @@ def compute_truth(kept, gen, args):
             f = five_tuples[key] = {"packets": 0, "bytes": 0}
         f["packets"] += 1
         f["bytes"] += wire
+    flood = gen.flood_truth
+    if flood is not None:  # all SYNs without ACK to the victim, the flood's and normal ones
+        flood = dict(flood, victim_syns_total=victim_syns, victim_syn_sources=len(victim_syn_sources))
     return {"frames": frames, "bytes": total_bytes, "non_ip_frames": non_ip, "hosts": hosts,
             "conversations": conversations, "five_tuples": five_tuples,
-            "scan": gen.scan_truth, "syn_flood": gen.flood_truth, "summary": summary,
+            "scan": gen.scan_truth, "syn_flood": flood, "summary": summary,
             "capture": {"format": args.format, "link": args.link, "linktype": LINKTYPES[args.link],
                         "nanosecond": bool(args.nanosecond), "seed": args.seed,
                         "seconds": args.seconds, "start_ns": args.start_ns,
