@@ -22,8 +22,8 @@ kernel does, ARP and PPPoE kept), raw (101: the IP packet only, non-IP frames dr
 pcap has microsecond (magic 0xa1b2c3d4) or, with --nanosecond, nanosecond (0xa1b23c4d)
 timestamps; pcapng has one SHB, one IDB (if_tsresol=9 with --nanosecond) and EPBs.
 Frames are sorted by timestamp.  IPv4 header checksums are correct, and so are the TCP, UDP,
-ICMP and ICMPv6 checksums.  --snaplen N cuts the stored frames at N bytes (original length
-kept); by default frames are stored whole.
+ICMP and ICMPv6 checksums.  --snaplen N (128 or more, so every header survives) cuts the
+stored frames at N bytes, keeping their original length; by default frames are stored whole.
 
 --truth FILE.json writes the generator's own ground truth, counted from the frames as it
 built them (no parsing): frames, bytes (sum of original wire lengths), non_ip_frames, per
@@ -667,6 +667,9 @@ class Generator:
             else:
                 pick = bisect.bisect(cumulative, self.rng.random() * cumulative[-1])
                 mix[pick][2]()
+        first = min(p.ts for p in self.packets)  # the first frame is at --start-ns
+        for p in self.packets:
+            p.ts -= first
         last = max(p.ts for p in self.packets)
         if last >= self.duration_ns:  # only with a very short --seconds: squeeze into it
             for p in self.packets:
@@ -833,16 +836,18 @@ def main(argv=None):
     parser.add_argument("--nanosecond", action="store_true",
                         help="nanosecond timestamps (pcap magic 0xa1b23c4d; pcapng if_tsresol=9)")
     parser.add_argument("--start-ns", type=int, default=1700000000000000000,
-                        help="first possible timestamp, ns since the epoch")
+                        help="the first frame's timestamp, ns since the epoch (cut to the "
+                             "microsecond without --nanosecond)")
     parser.add_argument("--snaplen", type=int, default=0,
-                        help="store at most N bytes of each frame (default: whole frames)")
+                        help="store at most N >= 128 bytes of each frame (every header still fits, "
+                             "so the truth is the same); default: whole frames")
     parser.add_argument("--truth", help="write the ground truth here (JSON)")
     parser.add_argument("--no-attacks", action="store_true", help="leave out the port scan and SYN flood")
     parser.add_argument("--quiet", action="store_true", help="no summary on stderr")
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.packets < 1 or args.start_ns < 0 or not 0 <= args.snaplen <= 262144 \
-            or 0 < args.snaplen < 16:
-        parser.error("--seconds and --packets must be positive, --start-ns >= 0, --snaplen 16..262144")
+            or 0 < args.snaplen < 128:
+        parser.error("--seconds and --packets must be positive, --start-ns >= 0, --snaplen 128..262144")
     if args.seconds < 0.01:
         parser.error("--seconds must be at least 0.01")
 

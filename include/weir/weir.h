@@ -141,6 +141,24 @@ enum weir_flow_group {
  * SYN and SCAN: syns, distinct counts (HyperLogLog estimates), first_seen, last_seen. */
 int weir_job_flows(struct weir_job *job, enum weir_flow_group group, int64_t window_ns);
 
+/* NetFlow-style flow records: keys the packet events by "src,dst,sport,dport,proto" (each
+ * direction is its own flow) and emits one row per flow record when it ends, with the reason:
+ * "idle" (no packet for more than @idle_timeout_ns: seen at the 5-tuple's next packet, or
+ * once the watermark passes last_seen + @idle_timeout_ns, checked at most every quarter of
+ * the idle timeout of event time), "active" (a packet at first_seen + @active_timeout_ns or
+ * later starts the next record of a long flow), "fin" / "rst" (a TCP packet with FIN / RST
+ * closes its record after being added; RST wins) or "end" (still open when the input ended;
+ * a record already idle by then is "idle").  Rows: first_seen, last_seen (ns), src, dst,
+ * sport, dport, proto, packets, bytes, tcp_flags (the OR over the record), end_reason.
+ * Events out of order within out_of_orderness only widen first_seen/last_seen; later ones
+ * are still added and counted in late_updates.  A packet that would start a record past the
+ * state budget is refused and counted in state_full.  Call right after a packet source
+ * (filters allowed), in place of key_by and window.
+ * Returns: 0, -EINVAL (no packet source before it, @idle_timeout_ns <= 0, @active_timeout_ns
+ * < @idle_timeout_ns, a key_by already made), -ENOMEM. */
+int weir_job_flow_records(struct weir_job *job, int64_t idle_timeout_ns,
+			  int64_t active_timeout_ns);
+
 /* ---- sinks ---- */
 
 enum weir_format { WEIR_FORMAT_JSONL, WEIR_FORMAT_CSV };

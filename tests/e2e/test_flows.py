@@ -152,6 +152,11 @@ def main():
                                               "1500", "--seconds", "2", *options)
             check_capture(variant, variant_truth, name)
 
+        # The bundled capture of the main job, against its own truth.
+        sample = os.path.join(ROOT, "data", "sample.pcap")
+        with open(os.path.join(ROOT, "data", "sample.truth.json")) as handle:
+            check_capture(sample, json.load(handle), "data/sample.pcap")
+
         # The same capture through DPDK's net_pcap port.
         prefix = f"weirtest{os.getpid()}"
         eal = (f"--no-huge --no-shconf -m 512 --no-pci --log-level=error --file-prefix={prefix}"
