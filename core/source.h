@@ -11,16 +11,25 @@
 
 #include "core/schema.h"
 
+/* What one pull did besides writing records. */
+struct weir_pull_status {
+	bool ended;	   /* the partition has nothing more (and stays so) */
+	uint32_t consumed; /* input units taken (lines, frames), records or not: progress */
+};
+
 struct weir_source_vtable {
 	/* Opens partition @partition of @partition_count for the calling worker; memory comes
 	 * from @arena.  Returns: 0, or -errno (the job stops with that error). */
 	int (*open)(void *ctx, uint32_t partition, uint32_t partition_count, unsigned arena,
 		    void **partition_out);
 	/* Writes up to @capacity records of the source's schema, @record_length bytes apart,
-	 * at @records.  Sets *@ended once the partition has nothing more (and stays so).
-	 * Never blocks: 0 with *ended false means "nothing ready yet, ask again later".
+	 * at @records, and fills @status: ended once the partition has nothing more, consumed
+	 * with the input it took (a malformed line or a frame without hosts is progress too,
+	 * though it makes no record).  Never blocks: nothing consumed and not ended means
+	 * "nothing ready yet, ask again later".
 	 * Context: the worker that opened the partition.  Returns: records written. */
-	uint32_t (*pull)(void *partition, uint8_t *records, uint32_t capacity, bool *ended);
+	uint32_t (*pull)(void *partition, uint8_t *records, uint32_t capacity,
+			 struct weir_pull_status *status);
 	/* Frees a partition.  Context: main thread, after the worker stopped. */
 	void (*close)(void *ctx, void *partition);
 };

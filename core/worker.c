@@ -227,15 +227,18 @@ static uint32_t pull_source(struct worker *worker, struct worker_turn_state *tur
 		worker->counters.backpressure_turns++;
 		return 0;
 	}
-	bool ended = false;
+	struct weir_pull_status status = {.ended = false, .consumed = 0};
 	uint32_t count = job->source.vtable->pull(worker->source_partition,
 						  worker->stage_buffers[0], job->pull_records,
-						  &ended);
+						  &status);
+	bool ended = status.ended;
 	WEIR_ASSERT(count <= job->pull_records);
+	WEIR_ASSERT(count <= status.consumed);
 	worker->counters.events_in += count;
 	bool idle_changed = false;
 	if (job->options.idle_timeout_ms > 0)
-		idle_changed = weir_wm_source_poll(&worker->wm_source, count > 0, weir_clock_ns());
+		idle_changed = weir_wm_source_poll(&worker->wm_source, status.consumed > 0,
+						   weir_clock_ns());
 	uint32_t routed = count;
 	const uint8_t *records = run_stages(worker, &routed);
 	route(worker, turn, records, routed);
@@ -243,7 +246,7 @@ static uint32_t pull_source(struct worker *worker, struct worker_turn_state *tur
 	if (ended || idle_changed || count < job->pull_records ||
 	    ++turn->pulls_since_flush >= WORKER_FLUSH_EVERY_PULLS)
 		flush_filling(worker, turn);
-	return count;
+	return status.consumed; /* frames without hosts are work too: no idle backoff */
 }
 
 /* After the source ended: the last partial batches, then END on every channel. */

@@ -303,13 +303,14 @@ static bool partition_switch(struct csv_partition *part)
 	return true;
 }
 
-static uint32_t csv_pull(void *partition, uint8_t *records, uint32_t capacity, bool *ended)
+static uint32_t csv_pull(void *partition, uint8_t *records, uint32_t capacity,
+			 struct weir_pull_status *status)
 {
 	struct csv_partition *part = partition;
-	WEIR_ASSERT(part != NULL && ended != NULL);
+	WEIR_ASSERT(part != NULL && status != NULL);
 	WEIR_ASSERT(records != NULL || capacity == 0);
 	if (part->ended) {
-		*ended = true;
+		status->ended = true;
 		return 0;
 	}
 	if (part->in_flight_count > 0)
@@ -352,7 +353,10 @@ static uint32_t csv_pull(void *partition, uint8_t *records, uint32_t capacity, b
 	}
 	if (!part->ended)
 		partition_flush(part);
-	*ended = part->ended;
+	status->ended = part->ended;
+	/* Lines taken, good or skipped (at least the records made, for the last line). */
+	uint32_t lines = capacity + CSV_LINES_PER_PULL_EXTRA - line_budget;
+	status->consumed = lines > count ? lines : count;
 	WEIR_ASSERT(count <= capacity);
 	return count;
 }

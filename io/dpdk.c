@@ -269,20 +269,21 @@ static int dpdk_open(void *ctx, uint32_t partition, uint32_t partition_count, un
 	return 0;
 }
 
-static uint32_t dpdk_pull(void *partition, uint8_t *records, uint32_t capacity, bool *ended)
+static uint32_t dpdk_pull(void *partition, uint8_t *records, uint32_t capacity,
+			  struct weir_pull_status *status)
 {
 	struct dpdk_partition *part = partition;
 	const struct dpdk_source *source = part->source;
 	if (part->queue < 0 || weir_stop_requested()) {
-		*ended = true;
+		status->ended = true;
 		return 0;
 	}
 	struct rte_mbuf *mbufs[DPDK_BURST];
 	uint16_t want = (uint16_t)(capacity < DPDK_BURST ? capacity : DPDK_BURST);
 	uint16_t got = rte_eth_rx_burst(source->port, (uint16_t)part->queue, mbufs, want);
 	if (got == 0) {
-		*ended = source->idle_stop_ns > 0 &&
-			 weir_clock_ns() - part->last_packet_ns >= source->idle_stop_ns;
+		status->ended = source->idle_stop_ns > 0 &&
+				weir_clock_ns() - part->last_packet_ns >= source->idle_stop_ns;
 		return 0;
 	}
 	part->last_packet_ns = weir_clock_ns();
@@ -303,7 +304,7 @@ static uint32_t dpdk_pull(void *partition, uint8_t *records, uint32_t capacity, 
 					      records + (size_t)count * length);
 	}
 	rte_pktmbuf_free_bulk(mbufs, got);
-	*ended = false;
+	status->consumed = got;
 	return count;
 }
 

@@ -36,12 +36,12 @@ static int generator_open(void *ctx, uint32_t partition, uint32_t partition_coun
 }
 
 static uint32_t generator_pull(void *partition, uint8_t *records, uint32_t capacity,
-			       bool *ended)
+			       struct weir_pull_status *status)
 {
 	struct generator_partition *part = partition;
 	const struct generator *generator = part->generator;
 	if (part->next >= generator->event_count) {
-		*ended = true;
+		status->ended = true;
 		return 0;
 	}
 	uint64_t left = (generator->event_count - part->next + part->step - 1) / part->step;
@@ -49,7 +49,8 @@ static uint32_t generator_pull(void *partition, uint8_t *records, uint32_t capac
 	generator->generate(generator->ctx, part->next, part->step, count, records,
 			    generator->schema.record_length);
 	part->next += (uint64_t)count * part->step;
-	*ended = part->next >= generator->event_count;
+	status->ended = part->next >= generator->event_count;
+	status->consumed = count;
 	WEIR_ASSERT(count > 0);
 	return count;
 }

@@ -233,20 +233,22 @@ static int pcap_open(void *ctx, uint32_t partition, uint32_t partition_count, un
 	return 0;
 }
 
-static uint32_t pcap_pull(void *partition, uint8_t *records, uint32_t capacity, bool *ended)
+static uint32_t pcap_pull(void *partition, uint8_t *records, uint32_t capacity,
+			  struct weir_pull_status *status)
 {
 	struct pcap_partition *part = partition;
 	const struct pcap_source *source = part->source;
 	const uint32_t length = source->schema.record_length;
 	uint32_t count = 0;
+	uint32_t blocks = 0;
 	/* Bounded: a burst of frames without hosts must not keep the worker from its inputs. */
-	for (uint32_t frames = 0; part->active && count < capacity && frames < 4 * capacity;
-	     frames++) {
+	for (; part->active && count < capacity && blocks < 4 * capacity; blocks++) {
 		uint8_t *record = records + (size_t)count * length;
 		count += source->format == CAPTURE_PCAP ? pcap_next(part, record)
 							: pcapng_next(part, record);
 	}
-	*ended = !part->active;
+	status->ended = !part->active;
+	status->consumed = blocks;
 	return count;
 }
 

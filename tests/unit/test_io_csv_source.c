@@ -147,7 +147,7 @@ static void drive(struct weir_csv_source *csv, uint32_t count, struct totals *to
 	assert_ptr_equal(source.ctx, csv);
 	assert_int_equal(source.schema->record_length, schema.record_length);
 	void *partitions[PARTITIONS_MAX] = {0};
-	bool ended[PARTITIONS_MAX] = {0};
+	struct weir_pull_status status[PARTITIONS_MAX] = {0};
 	for (uint32_t i = 0; i < count; i++)
 		assert_int_equal(source.vtable->open(source.ctx, i, count, arena, &partitions[i]),
 				 0);
@@ -156,23 +156,23 @@ static void drive(struct weir_csv_source *csv, uint32_t count, struct totals *to
 	uint64_t last_id = 0; /* ids rise through partition 0, then 1...: one running maximum */
 	uint64_t idle_pulls = 0;
 	for (uint32_t i = 0; i < count; i++) {
-		while (!ended[i]) {
+		while (!status[i].ended) {
 			uint32_t got = source.vtable->pull(partitions[i], records, BURST,
-							   &ended[i]);
+							   &status[i]);
 			assert_true(got <= BURST);
 			for (uint32_t r = 0; r < got; r++)
 				check_record(totals, records + (size_t)r * schema.record_length,
 					     &last_id);
-			if (got == 0 && !ended[i]) {
+			if (got == 0 && !status[i].ended) {
 				idle_pulls++; /* a read is in flight */
 				assert_true(idle_pulls < 100000000);
 				sched_yield();
 			}
 		}
 		/* Ended stays ended. */
-		bool again = false;
+		struct weir_pull_status again = {.ended = false, .consumed = 0};
 		assert_int_equal(source.vtable->pull(partitions[i], records, BURST, &again), 0);
-		assert_true(again);
+		assert_true(again.ended);
 	}
 	for (uint32_t i = count; i-- > 0;)
 		source.vtable->close(source.ctx, partitions[i]);
