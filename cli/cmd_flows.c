@@ -20,7 +20,7 @@
 enum {
 	OPT_PCAP = 1, OPT_DPDK, OPT_PORT, OPT_GROUP, OPT_WINDOW, OPT_TOP, OPT_WORKERS, OPT_CORES,
 	OPT_OUT, OPT_FORMAT, OPT_OOO, OPT_IDLE_STOP, OPT_NO_PIN, OPT_QUIET, OPT_HELP, OPT_RANK,
-	OPT_MIN,
+	OPT_MIN, OPT_IDLE_TIMEOUT, OPT_ACTIVE_TIMEOUT,
 };
 
 static const struct option flows_options[] = {
@@ -41,6 +41,8 @@ static const struct option flows_options[] = {
 	{"help", no_argument, NULL, OPT_HELP},
 	{"rank", required_argument, NULL, OPT_RANK},
 	{"min", required_argument, NULL, OPT_MIN},
+	{"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+	{"active-timeout", required_argument, NULL, OPT_ACTIVE_TIMEOUT},
 	{NULL, 0, NULL, 0},
 };
 
@@ -53,6 +55,8 @@ struct flows_args {
 	uint64_t top;
 	const char *rank;
 	const char *min;
+	const char *idle_timeout;   /* flowrec */
+	const char *active_timeout; /* flowrec */
 	const char *out;
 	const char *format;
 	const char *out_of_orderness;
@@ -66,13 +70,16 @@ static void flows_usage(FILE *stream)
 	fprintf(stream,
 		"usage: weir flows --pcap FILE | --dpdk 'EAL ARGS' [--port ID] [--idle-stop MS]\n"
 		"         --group host|src|dst|conversation|5tuple|syn|scan --window SIZE|whole\n"
+		"         | --group flowrec [--idle-timeout SIZE] [--active-timeout SIZE]\n"
 		"       [--top K] [--rank COLUMN] [--min COLUMN=N] [--workers N] [--cores LIST]\n"
 		"       [--no-pin] [--out FILE] [--format jsonl|csv] [--out-of-orderness SIZE]\n"
 		"       [--quiet]\n"
 		"SIZE is a duration: 500ms, 1s, 10s, 1m (units ns us ms s m h).\n"
 		"--top K keeps the K rows per window with the largest --rank column (bytes; syns\n"
 		"for syn, distinct_ports for scan), written at the end.  --min COLUMN=N writes\n"
-		"only rows with COLUMN >= N (e.g. --min distinct_ports=100).\n");
+		"only rows with COLUMN >= N (e.g. --min distinct_ports=100).\n"
+		"flowrec: NetFlow-style records per 5-tuple, ended by --idle-timeout (15s),\n"
+		"--active-timeout (30m), TCP FIN/RST or the end of input.\n");
 }
 
 /* "1s", "250ms", "10us", "5m"... into nanoseconds.  Returns: 0 or -EINVAL. */
@@ -141,6 +148,8 @@ static int parse_flows_args(struct flows_args *args, int argc, char **argv)
 		case OPT_QUIET: args->quiet = true; break;
 		case OPT_RANK: args->rank = optarg; break;
 		case OPT_MIN: args->min = optarg; break;
+		case OPT_IDLE_TIMEOUT: args->idle_timeout = optarg; break;
+		case OPT_ACTIVE_TIMEOUT: args->active_timeout = optarg; break;
 		case OPT_HELP: flows_usage(stdout); return 1;
 		case OPT_PORT:
 			rc = weir_parse_u64(flows_options, option, optarg, &args->port);
@@ -175,42 +184,49 @@ static int parse_flows_args(struct flows_args *args, int argc, char **argv)
 			"weir flows: give exactly one of --pcap FILE and --dpdk 'EAL ARGS'\n");
 		return -1;
 	}
-	if (args->group == NULL || args->window == NULL) {
+	bool records = args->group != NULL && strcmp(args->group, "flowrec") == 0;
+	if (args->group == NULL || (args->window == NULL && !records)) {
 		fprintf(stderr, "weir flows: %s is required\n",
 			args->group == NULL ? "--group" : "--window");
+		return -1;
+	}
+	if (records && (args->window != NULL || args->top > 0)) {
+		fprintf(stderr, "weir flows: --group flowrec ends records by timeouts: it takes "
+				"no --window or --top\n");
+		return -1;
+	}
+	if (!records && (args->idle_timeout != NULL || args->active_timeout != NULL)) {
+		fprintf(stderr, "weir flows: --idle-timeout and --active-timeout are for "
+				"--group flowrec\n");
 		return -1;
 	}
 	return 0;
 }
 
-static int build_flows_job(struct weir_job *job, const struct flows_args *args)
+/* --group flowrec: NetFlow's usual timeouts unless given. */
+static int flow_records(struct weir_job *job, const struct flows_args *args)
 {
-	enum weir_flow_group group;
-	if (parse_group(args->group, &group) != 0) {
-		fprintf(stderr, "weir flows: --group '%s': expected host, src, dst, conversation "
-				"or 5tuple\n", args->group);
-		return -1;
+	int64_t idle_ns = INT64_C(15) * 1000000000, active_ns = INT64_C(1800) * 1000000000;
+	if ((args->idle_timeout != NULL && parse_duration_ns(args->idle_timeout, &idle_ns)) ||
+	    (args->active_timeout != NULL &&
+	     parse_duration_ns(args->active_timeout, &active_ns)) ||
+	    idle_ns == 0 || active_ns == 0) {
+		fprintf(stderr, "weir flows: --idle-timeout/--active-timeout: expected a "
+				"duration such as 15s\n");
+		return -EINVAL;
 	}
-	int64_t window_ns = FLOWS_WHOLE_WINDOW_NS;
-	if (strcmp(args->window, "whole") != 0 &&
-	    (parse_duration_ns(args->window, &window_ns) != 0 || window_ns == 0)) {
-		fprintf(stderr, "weir flows: --window '%s': expected a duration such as 1s or "
-				"500ms, or whole\n", args->window);
-		return -1;
-	}
+	int rc = weir_job_flow_records(job, idle_ns, active_ns);
+	if (rc != 0)
+		fprintf(stderr, "weir flows: %s\n", weir_job_error(job));
+	return rc;
+}
+
+static int attach_flows_sink(struct weir_job *job, const struct flows_args *args,
+			     enum weir_flow_group group)
+{
 	enum weir_format format = WEIR_FORMAT_JSONL;
 	if (args->format != NULL && strcmp(args->format, "csv") == 0)
 		format = WEIR_FORMAT_CSV;
-	else if (args->format != NULL && strcmp(args->format, "jsonl") != 0) {
-		fprintf(stderr, "weir flows: --format '%s': expected jsonl or csv\n", args->format);
-		return -1;
-	}
-	int rc = args->pcap != NULL
-			 ? weir_job_source_pcap(job, args->pcap)
-			 : weir_job_source_dpdk(job, args->dpdk, (uint16_t)args->port,
-						args->idle_stop_ms);
-	if (rc == 0)
-		rc = weir_job_flows(job, group, window_ns);
 	struct weir_sink_options sink = {
 		.path = args->out,
 		.format = format,
@@ -236,10 +252,44 @@ static int build_flows_job(struct weir_job *job, const struct flows_args *args)
 		}
 		sink.min_column = min_column;
 	}
-	if (rc == 0)
-		rc = weir_job_sink_with(job, &sink);
+	int rc = weir_job_sink_with(job, &sink);
 	if (rc != 0)
 		fprintf(stderr, "weir flows: %s\n", weir_job_error(job));
+	return rc;
+}
+
+static int build_flows_job(struct weir_job *job, const struct flows_args *args)
+{
+	enum weir_flow_group group = WEIR_FLOWS_5TUPLE;
+	bool records = strcmp(args->group, "flowrec") == 0;
+	if (!records && parse_group(args->group, &group) != 0) {
+		fprintf(stderr, "weir flows: --group '%s': expected host, src, dst, conversation, "
+				"5tuple, syn, scan or flowrec\n", args->group);
+		return -1;
+	}
+	int64_t window_ns = FLOWS_WHOLE_WINDOW_NS;
+	if (!records && strcmp(args->window, "whole") != 0 &&
+	    (parse_duration_ns(args->window, &window_ns) != 0 || window_ns == 0)) {
+		fprintf(stderr, "weir flows: --window '%s': expected a duration such as 1s or "
+				"500ms, or whole\n", args->window);
+		return -1;
+	}
+	if (args->format != NULL && strcmp(args->format, "csv") != 0 &&
+	    strcmp(args->format, "jsonl") != 0) {
+		fprintf(stderr, "weir flows: --format '%s': expected jsonl or csv\n", args->format);
+		return -1;
+	}
+	int rc = args->pcap != NULL
+			 ? weir_job_source_pcap(job, args->pcap)
+			 : weir_job_source_dpdk(job, args->dpdk, (uint16_t)args->port,
+						args->idle_stop_ms);
+	if (rc == 0 && records)
+		return flow_records(job, args) == 0 ? attach_flows_sink(job, args, group) : -1;
+	if (rc == 0)
+		rc = weir_job_flows(job, group, window_ns);
+	if (rc == 0)
+		return attach_flows_sink(job, args, group);
+	fprintf(stderr, "weir flows: %s\n", weir_job_error(job));
 	return rc;
 }
 
