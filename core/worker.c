@@ -243,7 +243,9 @@ static uint32_t pull_source(struct worker *worker, struct worker_turn_state *tur
 	const uint8_t *records = run_stages(worker, &routed);
 	route(worker, turn, records, routed);
 	worker->source_ended = ended;
-	if (ended || idle_changed || count < job->pull_records ||
+	/* Partial batches go out when the source pauses, or every few pulls: a port's bursts
+	 * of 32 would otherwise make batches of a few records. */
+	if (ended || idle_changed || status.consumed == 0 ||
 	    ++turn->pulls_since_flush >= WORKER_FLUSH_EVERY_PULLS)
 		flush_filling(worker, turn);
 	return status.consumed; /* frames without hosts are work too: no idle backoff */
