@@ -18,6 +18,8 @@
 
 #include <cmocka.h>
 
+#include "tests/support/test_rng.h"
+
 #include "core/watermark.h"
 
 #define MS 1000000ull /* ns */
@@ -265,33 +267,14 @@ static void tracker_misuse_asserts(void **state)
 	assert_true(weir_wm_tracker_end(&tracker, 1));
 }
 
-static uint64_t rng_state;
-
-static uint64_t rng_next(void)
-{
-	/* splitmix64 */
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static uint64_t seed_from_env(void)
-{
-	const char *text = getenv("WEIR_SEED");
-	uint64_t seed = text != NULL ? strtoull(text, NULL, 0) : (uint64_t)time(NULL);
-	print_message("WEIR_SEED=%llu\n", (unsigned long long)seed);
-	return seed;
-}
-
 /* The model: every channel's highest report; the clock is the running max of the minimum
  * over live channels, taken only when some channel is live and active. */
 static void tracker_random_walk(void **state)
 {
 	(void)state;
-	rng_state = seed_from_env();
+	test_rng_seed();
 	for (int round = 0; round < 200; round++) {
-		uint32_t channels = 1 + (uint32_t)(rng_next() % 8);
+		uint32_t channels = 1 + (uint32_t)(test_rng_next() % 8);
 		struct weir_wm_tracker tracker;
 		weir_wm_tracker_init(&tracker, channels);
 		int64_t mark[8];
@@ -302,17 +285,17 @@ static void tracker_random_walk(void **state)
 			mark[c] = WEIR_WATERMARK_NONE;
 		uint32_t live = channels;
 		while (live > 0) {
-			uint32_t c = (uint32_t)(rng_next() % channels);
+			uint32_t c = (uint32_t)(test_rng_next() % channels);
 			if (ended[c])
 				continue;
 			bool advanced;
-			if (rng_next() % 40 == 0) {
+			if (test_rng_next() % 40 == 0) {
 				ended[c] = true;
 				live--;
 				advanced = weir_wm_tracker_end(&tracker, c);
 			} else {
-				int64_t report = (int64_t)(rng_next() % 1000);
-				idle[c] = rng_next() % 4 == 0;
+				int64_t report = (int64_t)(test_rng_next() % 1000);
+				idle[c] = test_rng_next() % 4 == 0;
 				if (report > mark[c])
 					mark[c] = report;
 				advanced = weir_wm_tracker_update(&tracker, c, report, idle[c]);

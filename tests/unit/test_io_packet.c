@@ -51,6 +51,8 @@ static void exact_free(uint8_t *copy)
 
 #include <cmocka.h>
 
+#include "tests/support/test_rng.h"
+
 #define FRAME_MAX 640 /* bytes */
 #define FIXES_MAX 8
 #define MUTATION_COUNT 100000
@@ -1246,27 +1248,6 @@ static void test_truncation_sweep(void **state)
 
 /* --- Seeded random mutation: only invariants, and ASan watching the reads. --- */
 
-static uint64_t rng_state;
-
-static uint64_t rng_next(void)
-{
-	/* splitmix64 */
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static void seed_rng(void)
-{
-	const char *text = getenv("WEIR_SEED");
-	uint64_t seed = text != NULL && *text != '\0' ? strtoull(text, NULL, 0)
-						       : (uint64_t)time(NULL);
-
-	print_message("test_io_packet: WEIR_SEED=%" PRIu64 "\n", seed);
-	rng_state = seed;
-}
-
 static const enum weir_link_type all_links[] = {
 	WEIR_LINK_ETHERNET, WEIR_LINK_RAW,  WEIR_LINK_LINUX_SLL,
 	WEIR_LINK_LINUX_SLL2, WEIR_LINK_IPV4, WEIR_LINK_IPV6,
@@ -1278,21 +1259,21 @@ static void test_random_mutation(void **state)
 	static struct frame built[KIND_COUNT];
 	uint32_t by_reason[WEIR_PACKET_REASON_COUNT] = {0};
 
-	seed_rng();
+	test_rng_seed();
 	for (uint32_t k = 0; k < KIND_COUNT; k++)
 		kinds[k].build(&built[k]);
 	for (uint32_t i = 0; i < MUTATION_COUNT; i++) {
-		struct frame f = built[rng_next() % KIND_COUNT];
-		uint32_t flips = 1 + (uint32_t)(rng_next() % 4);
+		struct frame f = built[test_rng_next() % KIND_COUNT];
+		uint32_t flips = 1 + (uint32_t)(test_rng_next() % 4);
 		enum weir_link_type link = f.link;
 		struct weir_packet_info info;
 
 		for (uint32_t j = 0; j < flips && f.length > 0; j++)
-			f.bytes[rng_next() % f.length] ^= (uint8_t)(1 + rng_next() % 255);
-		if (rng_next() % 4 == 0)
-			f.length = (uint32_t)(rng_next() % (f.length + 1));
-		if (rng_next() % 16 == 0)
-			link = all_links[rng_next() % 6];
+			f.bytes[test_rng_next() % f.length] ^= (uint8_t)(1 + test_rng_next() % 255);
+		if (test_rng_next() % 4 == 0)
+			f.length = (uint32_t)(test_rng_next() % (f.length + 1));
+		if (test_rng_next() % 16 == 0)
+			link = all_links[test_rng_next() % 6];
 		enum weir_packet_reason reason = parse_prefix(&f, f.length, link, &info);
 
 		assert_true(reason < WEIR_PACKET_REASON_COUNT);

@@ -23,6 +23,8 @@
 
 #include <cmocka.h>
 
+#include "tests/support/test_rng.h"
+
 #include "core/keygroup.h"
 #include "state/table.h"
 
@@ -46,25 +48,6 @@ struct reference_key {
 };
 
 static struct reference_key keys[KEYS];
-static uint64_t rng_state;
-
-static uint64_t rng_next(void)
-{
-	/* splitmix64 */
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static void seed_rng(void)
-{
-	const char *text = getenv("WEIR_SEED");
-	uint64_t seed = text != NULL ? strtoull(text, NULL, 0) : (uint64_t)time(NULL);
-	print_message("WEIR_SEED=%llu\n", (unsigned long long)seed);
-	rng_state = seed;
-}
-
 typedef uint64_t (*hash_fn)(const uint8_t *bytes, uint32_t length, uint32_t index);
 
 static uint64_t real_hash(const uint8_t *bytes, uint32_t length, uint32_t index)
@@ -89,9 +72,9 @@ static void make_keys(uint32_t count, hash_fn hash)
 		struct reference_key *key = &keys[i];
 		bool duplicate;
 		do {
-			key->length = 1 + (uint32_t)(rng_next() % KEY_LENGTH_MAX);
+			key->length = 1 + (uint32_t)(test_rng_next() % KEY_LENGTH_MAX);
 			for (uint32_t b = 0; b < key->length; b++)
-				key->bytes[b] = (uint8_t)rng_next();
+				key->bytes[b] = (uint8_t)test_rng_next();
 			duplicate = false;
 			for (uint32_t j = 0; j < i && !duplicate; j++)
 				duplicate = keys[j].length == key->length &&
@@ -152,9 +135,9 @@ static void check_all(const struct weir_table *table, uint32_t count)
 static void random_workload(struct weir_table *table, uint32_t count, uint32_t operations)
 {
 	for (uint32_t op = 0; op < operations; op++) {
-		uint32_t i = (uint32_t)(rng_next() % count);
+		uint32_t i = (uint32_t)(test_rng_next() % count);
 		struct reference_key *key = &keys[i];
-		uint64_t dice = rng_next() % 100;
+		uint64_t dice = test_rng_next() % 100;
 		if (dice < 45) {
 			bool inserted = !key->present;
 			uint32_t id = weir_table_upsert(table, key->bytes, key->length, key->hash,
@@ -191,7 +174,7 @@ static void random_workload(struct weir_table *table, uint32_t count, uint32_t o
 static void random_against_reference(void **state)
 {
 	(void)state;
-	seed_rng();
+	test_rng_seed();
 	make_keys(KEYS, real_hash);
 	struct weir_table *table = NULL;
 	assert_int_equal(weir_table_create(&table, KEY_LENGTH_MAX, sizeof(struct value), 64u << 20,
@@ -216,7 +199,7 @@ static void random_against_reference(void **state)
 static void random_wrapping_collisions(void **state)
 {
 	(void)state;
-	seed_rng();
+	test_rng_seed();
 	const uint32_t count = 600; /* runs up to 600 long: quadratic, keep it small */
 	make_keys(count, wrapping_hash);
 	struct weir_table *table = NULL;
