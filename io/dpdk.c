@@ -38,7 +38,8 @@
 
 #define DPDK_BURST 32u
 #define DPDK_RX_DESCRIPTORS 1024u
-#define DPDK_MBUFS_PER_QUEUE 4096u
+/* net_pcap with infinite_rx holds the whole capture in the pool: room for 32k frames. */
+#define DPDK_MBUFS_PER_QUEUE 32767u
 #define DPDK_ARGUMENTS_MAX 64u
 #define DPDK_START_WAIT_MS 10000u
 

@@ -41,7 +41,8 @@ static struct weir_topo *topo_of(const char *description)
 	struct weir_topo *topo = NULL;
 	int rc = weir_topo_create(&topo, description, message, sizeof(message));
 	if (rc != 0)
-		fail_msg("'%s': rc %d: %s", description, rc, message);
+		fail_msg("'%s': rc %d: %s",
+			 description != NULL ? description : "(this machine)", rc, message);
 	assert_non_null(topo);
 	return topo;
 }
