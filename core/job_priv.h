@@ -65,6 +65,7 @@ struct worker {
 	void *sink_instances[2];
 
 	struct worker_counters counters;
+	uint64_t finished_ns;
 	_Atomic bool done;
 };
 
@@ -108,6 +109,7 @@ struct weir_job {
 	pthread_barrier_t start_barrier;
 	_Atomic bool abort_requested;
 	bool ran;
+	_Atomic uint64_t run_started_ns; /* when the start barrier opened */
 	double seconds;
 };
 

@@ -279,6 +279,36 @@ static void idle_backoff(struct worker_turn_state *turn)
 	}
 }
 
+/* A job without key_by: source -> stages -> this worker's sink, no exchange, no clock. */
+static void stateless_loop(struct worker *worker)
+{
+	struct weir_job *job = worker->job;
+	struct worker_turn_state turn = {.consecutive_idle = 0};
+	while (!atomic_load_explicit(&job->abort_requested, memory_order_relaxed)) {
+		worker->counters.turns++;
+		struct weir_pull_status status = {.ended = false, .consumed = 0};
+		uint32_t count = job->source.vtable->pull(worker->source_partition,
+							  worker->stage_buffers[0],
+							  job->pull_records, &status);
+		WEIR_ASSERT(count <= job->pull_records);
+		worker->counters.events_in += count;
+		uint32_t produced = count;
+		const uint8_t *records = run_stages(worker, &produced);
+		if (produced > 0) {
+			worker->out.emitted_count += produced;
+			job->sinks[0].vtable->write(worker->sink_instances[0], records, produced);
+		}
+		if (status.ended)
+			return;
+		if (status.consumed == 0) {
+			worker->counters.idle_turns++;
+			idle_backoff(&turn);
+		} else {
+			turn.consecutive_idle = 0;
+		}
+	}
+}
+
 static void worker_loop(struct worker *worker, struct worker_turn_state *turn)
 {
 	struct weir_job *job = worker->job;
@@ -406,10 +436,12 @@ static int worker_setup(struct worker *worker)
 	worker->out.sink_instance = worker->sink_instances[0];
 	worker->late.sink = job->sinks[1].vtable;
 	worker->late.sink_instance = worker->sink_instances[1];
-	rc = job->keyed_vtable->open(job->keyed_ctx, worker->id, arena, &worker->out,
-				     &worker->late, &worker->keyed_instance);
-	if (rc != 0)
-		return worker_fail(worker, rc, "opening its window operator");
+	if (job->keyed_vtable != NULL) {
+		rc = job->keyed_vtable->open(job->keyed_ctx, worker->id, arena, &worker->out,
+					     &worker->late, &worker->keyed_instance);
+		if (rc != 0)
+			return worker_fail(worker, rc, "opening its window operator");
+	}
 	rc = job->source.vtable->open(job->source.ctx, worker->id, n, arena,
 				      &worker->source_partition);
 	if (rc != 0)
@@ -435,16 +467,22 @@ void *weir_worker_main(void *arg)
 	/* Everyone waits here, failed or not, so no peer uses a ring that was never made. */
 	int rc = pthread_barrier_wait(&job->start_barrier);
 	WEIR_VERIFY(rc == 0 || rc == PTHREAD_BARRIER_SERIAL_THREAD);
+	if (rc == PTHREAD_BARRIER_SERIAL_THREAD)
+		atomic_store(&job->run_started_ns, weir_clock_ns());
 	if (!atomic_load(&job->abort_requested)) {
 		uint64_t started_ns = weir_clock_ns();
-		worker_loop(worker, &turn);
+		if (job->keyed)
+			worker_loop(worker, &turn);
+		else
+			stateless_loop(worker);
 		weir_emitter_flush(&worker->out);
 		weir_emitter_flush(&worker->late);
 		for (uint32_t s = 0; s < 2; s++) {
 			if (job->sinks[s].vtable != NULL)
 				job->sinks[s].vtable->finish(worker->sink_instances[s]);
 		}
-		worker->counters.busy_ns = weir_clock_ns() - started_ns;
+		worker->finished_ns = weir_clock_ns();
+		worker->counters.busy_ns = worker->finished_ns - started_ns;
 	}
 	atomic_store_explicit(&worker->done, true, memory_order_release);
 	return NULL;

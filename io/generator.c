@@ -1,6 +1,7 @@
 #include "io/generator.h"
 
 #include <errno.h>
+#include <string.h>
 
 #include "core/assert.h"
 #include "core/job.h"
@@ -94,4 +95,101 @@ int weir_job_source_generator(struct weir_job *job, const char *schema,
 		.vtable = &generator_vtable, .ctx = generator, .schema = &generator->schema};
 	struct weir_component component = {.ctx = generator, .destroy = generator_destroy};
 	return weir_job_attach_source(job, source, component);
+}
+
+/* ---- the memory source: events made up front, per partition, then replayed ---- */
+
+struct memory_source {
+	struct weir_schema schema;
+	weir_fill_fn *fill;
+	void *ctx;
+	uint64_t event_count;
+};
+
+struct memory_partition {
+	uint8_t *records; /* this partition's events, in its worker's arena */
+	uint64_t count;
+	uint64_t next;	  /* index of the next record to hand out */
+	uint32_t record_length;
+	unsigned arena;
+};
+
+static int memory_open(void *ctx, uint32_t partition, uint32_t partition_count, unsigned arena,
+		       void **partition_out)
+{
+	const struct memory_source *source = ctx;
+	WEIR_VERIFY(partition < partition_count);
+	struct memory_partition *part = weir_mem_alloc(sizeof(*part), 64, arena);
+	if (part == NULL)
+		return -ENOMEM;
+	part->arena = arena;
+	part->record_length = source->schema.record_length;
+	part->count = source->event_count > partition
+			      ? (source->event_count - partition + partition_count - 1) /
+					partition_count
+			      : 0;
+	if (part->count > 0) {
+		/* Made and first touched on the worker's thread: its NUMA node's pages. */
+		part->records = weir_mem_alloc(part->count * part->record_length, 4096, arena);
+		if (part->records == NULL) {
+			weir_mem_free(part, arena);
+			return -ENOMEM;
+		}
+		source->fill(source->ctx, partition, partition_count, part->count, part->records,
+			     part->record_length);
+	}
+	*partition_out = part;
+	return 0;
+}
+
+static uint32_t memory_pull(void *partition, uint8_t *records, uint32_t capacity,
+			    struct weir_pull_status *status)
+{
+	struct memory_partition *part = partition;
+	uint64_t left = part->count - part->next;
+	uint32_t count = left < capacity ? (uint32_t)left : capacity;
+	memcpy(records, part->records + part->next * part->record_length,
+	       (size_t)count * part->record_length);
+	part->next += count;
+	status->consumed = count;
+	status->ended = part->next == part->count;
+	WEIR_ASSERT(part->next <= part->count);
+	return count;
+}
+
+static void memory_close(void *ctx, void *partition)
+{
+	(void)ctx;
+	struct memory_partition *part = partition;
+	weir_mem_free(part->records, part->arena);
+	weir_mem_free(part, part->arena);
+}
+
+static const struct weir_source_vtable memory_vtable = {
+	.open = memory_open,
+	.pull = memory_pull,
+	.close = memory_close,
+};
+
+int weir_job_source_memory(struct weir_job *job, const char *schema, weir_fill_fn *fill,
+			   void *ctx, uint64_t event_count)
+{
+	WEIR_VERIFY(job != NULL && schema != NULL && fill != NULL);
+	struct memory_source *source = weir_mem_alloc(sizeof(*source), 64,
+						      WEIR_MEM_ARENA_DEFAULT);
+	if (source == NULL)
+		return weir_job_fail(job, -ENOMEM, "memory source: out of memory");
+	char message[256];
+	int rc = weir_schema_parse(&source->schema, schema, message, sizeof(message));
+	if (rc != 0) {
+		generator_destroy(source);
+		return weir_job_fail(job, rc, "memory source: %s", message);
+	}
+	source->fill = fill;
+	source->ctx = ctx;
+	source->event_count = event_count;
+	struct weir_source as_source = {
+		.vtable = &memory_vtable, .ctx = source, .schema = &source->schema};
+	struct weir_component component = {.ctx = source, .destroy = generator_destroy};
+	return weir_job_attach_source(job, as_source, component);
 }

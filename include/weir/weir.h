@@ -59,6 +59,17 @@ typedef void weir_generate_fn(void *ctx, uint64_t first, uint64_t step, uint32_t
 int weir_job_source_generator(struct weir_job *job, const char *schema,
 			      weir_generate_fn *generate, void *ctx, uint64_t event_count);
 
+/* Fills @count records (stride @record_length) with events @first, @first + @step, ...
+ * Runs once per partition, on its worker, before the job's clock starts. */
+typedef void weir_fill_fn(void *ctx, uint64_t first, uint64_t step, uint64_t count,
+			  uint8_t *records, uint32_t record_length);
+
+/* Like the generator, but each partition's events are made up front, into memory of the
+ * worker's own NUMA node, then replayed through the normal source path: for benchmarks that
+ * must not time the generation. */
+int weir_job_source_memory(struct weir_job *job, const char *schema, weir_fill_fn *fill,
+			   void *ctx, uint64_t event_count);
+
 /* Packet sources produce one event per frame whose outermost IP header is complete, in this
  * schema: time (ns), addresses (IPv4 v4-mapped), ports (0 when none), IP protocol, TCP flags,
  * and the frame's length on the wire.  Frames are parsed in the source and never cross a
@@ -163,7 +174,9 @@ int weir_job_flow_records(struct weir_job *job, int64_t idle_timeout_ns,
 
 enum weir_format { WEIR_FORMAT_JSONL, WEIR_FORMAT_CSV };
 
-/* Window results go to @path ("-" or NULL: standard output). */
+/* Window results go to @path ("-" or NULL: standard output).  A job without key_by and window
+ * sends the records its stateless operators produce to the sink instead, from every worker
+ * (no shuffle). */
 int weir_job_sink(struct weir_job *job, const char *path, enum weir_format format);
 struct weir_sink_options {
 	const char *path;	 /* NULL or "-": standard output */
@@ -195,7 +208,7 @@ struct weir_job_stats {
 	uint64_t input_skipped;	   /* malformed input records the source skipped */
 	uint64_t backpressure_turns; /* loop turns a worker could not pull (output rings full) */
 	uint64_t batches_shuffled;
-	double seconds;		   /* wall time of weir_job_run */
+	double seconds;		   /* from the moment every worker was ready to the last one's end */
 };
 
 /* Fills @stats; valid after weir_job_run. */
