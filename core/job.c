@@ -229,7 +229,7 @@ const struct weir_schema *weir_job_sink_schema(const struct weir_job *job, bool 
 	if (late)
 		return job->keyed ? &job->exchange_schema : NULL;
 	if (!job->keyed)
-		return weir_job_tail_schema(job); /* a stateless job: its records go out as they are */
+		return weir_job_tail_schema(job); /* stateless: records go out as they are */
 	return job->keyed_vtable != NULL ? &job->out_schema : NULL;
 }
 
@@ -439,9 +439,10 @@ int weir_job_run(struct weir_job *job)
 	/* Setup (allocation, source partitions made up front) is not the job's time. */
 	uint64_t run_started_ns = atomic_load(&job->run_started_ns);
 	uint64_t finished_ns = run_started_ns;
-	for (uint32_t w = 0; w < n; w++)
-		finished_ns = job->workers[w].finished_ns > finished_ns ? job->workers[w].finished_ns
-									 : finished_ns;
+	for (uint32_t w = 0; w < n; w++) {
+		if (job->workers[w].finished_ns > finished_ns)
+			finished_ns = job->workers[w].finished_ns;
+	}
 	job->seconds = run_started_ns != 0 ? (double)(finished_ns - run_started_ns) / 1e9
 					   : (double)(weir_clock_ns() - started_ns) / 1e9;
 	return job_close_workers(job, 0);

@@ -208,7 +208,7 @@ struct weir_job_stats {
 	uint64_t input_skipped;	   /* malformed input records the source skipped */
 	uint64_t backpressure_turns; /* loop turns a worker could not pull (output rings full) */
 	uint64_t batches_shuffled;
-	double seconds;		   /* from the moment every worker was ready to the last one's end */
+	double seconds;		   /* from every worker being ready to the last one's end */
 };
 
 /* Fills @stats; valid after weir_job_run. */

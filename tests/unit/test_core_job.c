@@ -27,7 +27,8 @@ static void fill(void *ctx, uint64_t first, uint64_t step, uint64_t count, uint8
 {
 	(void)ctx;
 	for (uint64_t k = 0; k < count; k++) {
-		int64_t values[2] = {(int64_t)(first + k * step), (int64_t)((first + k * step) % 10)};
+		uint64_t event = first + k * step;
+		int64_t values[2] = {(int64_t)event, (int64_t)(event % 10)};
 		memcpy(records + k * record_length, values, sizeof(values));
 	}
 }
@@ -75,8 +76,8 @@ static void stateless_job_delivers_every_kept_record(void **state)
 		options.pin_workers = false;
 		struct weir_job *job;
 		assert_int_equal(weir_job_create(&job, &options), 0);
-		assert_int_equal(weir_job_source_memory(job, "ts:i64,value:i64", fill, NULL, EVENTS),
-				 0);
+		assert_int_equal(
+			weir_job_source_memory(job, "ts:i64,value:i64", fill, NULL, EVENTS), 0);
 		assert_int_equal(weir_job_filter(job, keep_threes, NULL), 0);
 		assert_int_equal(weir_job_sink(job, path, WEIR_FORMAT_JSONL), 0);
 		assert_int_equal(weir_job_run(job), 0);
