@@ -24,13 +24,24 @@
  *          testpmd flushes each printout, and this skips its EAL start (about 2 s with
  *          --no-huge) without depending on its print period.
  *
+ *   ysb    the Yahoo Streaming Benchmark, engine-only (bench/ysb.c): ad events in memory ->
+ *          filter views -> join ad -> campaign -> count per campaign per 10 s tumbling
+ *          window, against a fused single-threaded C loop over the same events.  The engine
+ *          runs to the end of --events events (--seconds does not apply); each pair's
+ *          per-(window, campaign) counts must have equal digests, else the bench fails.
+ *          Both rates are events / seconds with the events' generation excluded.  The header
+ *          also gives the memory-bandwidth ceiling for YSB's 78-byte records.
+ *   nexmark-q0, nexmark-q1, nexmark-q2, shuffle-tax  in-memory jobs whose engine runs to
+ *          the end of --events events, described in bench/nexmark.c and bench/shuffle.c;
+ *          their entries come from bench/workloads.h.
+ *
  * Captures: net_pcap's infinite_rx keeps every frame of the file in mbufs of the port's pool;
  * weir's DPDK source gives a queue 32767 mbufs, so the bench replays at most --max-frames
  * (default 24000) frames of the capture: a longer pcap is cut to its first frames in a
  * temporary directory, and both programs replay that copy.
  *
  * Usage: weir bench [--list] [--json] [--reps N] [--seconds S] [--workers N[,N...]]
- *                   [--capture FILE] [--max-frames N] [WORKLOAD...]
+ *                   [--capture FILE] [--max-frames N] [--events N] [WORKLOAD...]
  * Environment: WEIR_SOURCE_ROOT (where tools/gen_pcap.py is; default the current directory),
  * WEIR_TESTPMD (the testpmd program; default dpdk-testpmd on PATH).
  * Exit: 0; 1 a run failed; 2 bad usage.  A missing baseline program is not a failure: the
@@ -56,11 +67,11 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "bench/workloads.h"
 #include "weir/weir.h"
 
 extern char **environ;
 
-#define BENCH_WORKER_SETS_MAX 8u
 #define BENCH_REPS_MAX 100u
 #define BENCH_LINE_MAX 1024u
 /* How long a child may take beyond its --seconds before we kill it: EAL start, port start,
@@ -70,46 +81,6 @@ extern char **environ;
 #define NS_PER_S 1e9
 /* "Both outcomes are expected" (STYLE.md §5), without core/assert.h: bench/ embeds weir.h. */
 #define WEIR_BENCH_MAYBE(condition) ((void)(condition))
-
-struct bench_options {
-	bool json;
-	bool list;
-	uint32_t reps;
-	double seconds;
-	uint32_t workers[BENCH_WORKER_SETS_MAX];
-	uint32_t worker_set_count;
-	const char *capture;	 /* --capture, or NULL: the workload's default */
-	uint32_t max_frames;
-	const char *engine_once; /* hidden: run the engine of this workload once, print JSON */
-	const char *input;	 /* hidden, with --engine-once: the prepared input */
-};
-
-/* What a workload prepares once and every run reads. */
-struct bench_env {
-	const struct bench_options *options;
-	char temp_dir[PATH_MAX - 64]; /* "" until made; removed with every file put in it */
-	char input[PATH_MAX];	 /* the input both programs read (flows: the capture) */
-	int64_t frames;		 /* frames in the capture, or -1 if we cannot count them */
-	char testpmd[PATH_MAX];	 /* "" when there is no baseline program */
-	char note[PATH_MAX + 256]; /* how the input was made, for the report */
-};
-
-/* One run: @events in @seconds of wall time. */
-struct bench_sample {
-	uint64_t events;
-	double seconds;
-};
-
-struct bench_workload {
-	const char *name;
-	const char *description;
-	const char *baseline_name; /* what the baseline is, for the report */
-	int (*prepare)(struct bench_env *env);
-	/* In the child process; may print diagnostics on stderr only. */
-	int (*engine_once)(const struct bench_env *env, uint32_t workers, struct bench_sample *out);
-	/* Returns: 0, -ENOENT when the baseline program is missing, or another -errno. */
-	int (*baseline_once)(const struct bench_env *env, struct bench_sample *out);
-};
 
 /* ---- time, processes, lines ---- */
 
@@ -236,6 +207,22 @@ static int json_number(const char *line, const char *key, double *value)
 	char *end = NULL;
 	*value = strtod(at + strlen(pattern), &end);
 	return end == at + strlen(pattern) ? -ENOENT : 0;
+}
+
+/* "digest":"HEX" and "digest_total":N of an engine child's line into @sample.
+ * Returns: 0 or -ENOENT (the workload reports no digest). */
+static int json_digest(const char *line, struct bench_sample *sample)
+{
+	static const char key[] = "\"digest\":\"";
+	const char *at = strstr(line, key);
+	double total = 0;
+	if (at == NULL || json_number(line, "digest_total", &total) != 0)
+		return -ENOENT;
+	char *end = NULL;
+	errno = 0;
+	sample->digest = strtoull(at + strlen(key), &end, 16);
+	sample->digest_total = (uint64_t)total;
+	return errno != 0 || end == at + strlen(key) || *end != '"' ? -ENOENT : 0;
 }
 
 /* ---- the engine child ---- */
@@ -395,6 +382,7 @@ static int make_temp_dir(struct bench_env *env)
 /* The files the bench may leave in its temporary directory. */
 static const char *const temp_names[] = {
 	"generated.pcap", "capture.pcap", "engine.err", "testpmd.err", "gen_pcap.err",
+	"ysb-rows.jsonl",
 };
 
 static void temp_path(const struct bench_env *env, const char *name, char *path,
@@ -538,6 +526,7 @@ static int flows_prepare(struct bench_env *env)
 		return -EINVAL;
 	}
 	find_program("dpdk-testpmd", getenv("WEIR_TESTPMD"), env->testpmd, sizeof(env->testpmd));
+	env->has_baseline = env->testpmd[0] != '\0';
 	if (env->testpmd[0] == '\0')
 		fprintf(stderr, "weir bench: flows: dpdk-testpmd is not installed (or WEIR_TESTPMD "
 				"is not a program): reporting weir alone\n");
@@ -653,6 +642,67 @@ static int flows_baseline_once(const struct bench_env *env, struct bench_sample 
 	return 0;
 }
 
+/* ---- the ysb workload (bench/ysb.c) ---- */
+
+/* Defined in bench/ysb.c with plain types (it includes only weir.h) and declared there too.
+ * Each returns 0 or a negative errno, having said why on stderr. */
+struct bench_ysb;
+uint64_t bench_ysb_event_count(uint64_t requested);
+int bench_ysb_engine_once(uint64_t event_count, uint32_t workers, const char *rows_path,
+			  uint64_t *events, double *seconds, uint64_t *digest, uint64_t *total);
+void bench_ysb_destroy(struct bench_ysb *ysb);
+int bench_ysb_create(struct bench_ysb **out, uint64_t event_count, char *note,
+		     size_t note_capacity, char *text, size_t text_capacity, char *json,
+		     size_t json_capacity);
+int bench_ysb_baseline_once(struct bench_ysb *ysb, uint64_t *events, double *seconds,
+			    uint64_t *digest, uint64_t *total);
+
+/* Makes the baseline's events; env->input is the file the engine's sink writes. */
+static int ysb_prepare(struct bench_env *env)
+{
+	uint64_t events = bench_ysb_event_count(env->options->events);
+	int rc = make_temp_dir(env);
+	if (rc != 0)
+		return rc;
+	temp_path(env, "ysb-rows.jsonl", env->input, sizeof(env->input));
+	fprintf(stderr, "weir bench: ysb: making %llu events for the baseline\n",
+		(unsigned long long)events);
+	struct bench_ysb *ysb = NULL;
+	rc = bench_ysb_create(&ysb, events, env->note, sizeof(env->note), env->header,
+			      sizeof(env->header), env->json_extra, sizeof(env->json_extra));
+	if (rc != 0) {
+		fprintf(stderr, "weir bench: ysb: %s\n", strerror(-rc));
+		return rc;
+	}
+	env->state = ysb;
+	env->has_baseline = true;
+	return 0;
+}
+
+static int ysb_engine_once(const struct bench_env *env, uint32_t workers,
+			   struct bench_sample *out)
+{
+	uint64_t events = bench_ysb_event_count(env->options->events);
+	int rc = bench_ysb_engine_once(events, workers, env->input, &out->events, &out->seconds,
+				       &out->digest, &out->digest_total);
+	out->has_digest = rc == 0;
+	return rc;
+}
+
+static int ysb_baseline_once(const struct bench_env *env, struct bench_sample *out)
+{
+	int rc = bench_ysb_baseline_once(env->state, &out->events, &out->seconds, &out->digest,
+					 &out->digest_total);
+	out->has_digest = rc == 0;
+	return rc;
+}
+
+static void ysb_release(struct bench_env *env)
+{
+	bench_ysb_destroy(env->state);
+	env->state = NULL;
+}
+
 /* ---- the registry ---- */
 
 static const struct bench_workload bench_workloads[] = {
@@ -660,10 +710,27 @@ static const struct bench_workload bench_workloads[] = {
 		.name = "flows",
 		.description = "DPDK net_pcap -> parse -> conversation aggregates per 1 s window",
 		.baseline_name = "dpdk-testpmd --forward-mode=rxonly, 1 forwarding core",
+		.baseline_unit = "packets",
 		.prepare = flows_prepare,
 		.engine_once = flows_engine_once,
 		.baseline_once = flows_baseline_once,
 	},
+	{
+		.name = "ysb",
+		.description = "Yahoo Streaming Benchmark, engine-only: in-memory ad events -> "
+			       "views -> join ad->campaign -> count per campaign per 10 s window",
+		.baseline_name = "fused single-threaded C loop over packed 78-byte rows, 1 core",
+		.baseline_unit = "events",
+		.runs_to_end = true,
+		.prepare = ysb_prepare,
+		.engine_once = ysb_engine_once,
+		.baseline_once = ysb_baseline_once,
+		.release = ysb_release,
+	},
+	BENCH_NEXMARK_Q0,
+	BENCH_NEXMARK_Q1,
+	BENCH_NEXMARK_Q2,
+	BENCH_SHUFFLE_TAX,
 };
 
 #define BENCH_WORKLOAD_COUNT (sizeof(bench_workloads) / sizeof(bench_workloads[0]))
@@ -682,12 +749,17 @@ static const struct bench_workload *find_workload(const char *name)
 static int engine_child(const struct bench_workload *workload, const struct bench_env *env,
 			uint32_t workers, struct bench_sample *out)
 {
-	char workers_text[16], seconds_text[32], err_path[PATH_MAX], json[BENCH_LINE_MAX];
+	char workers_text[16], seconds_text[32], events_text[32], err_path[PATH_MAX];
+	char json[BENCH_LINE_MAX];
 	snprintf(workers_text, sizeof(workers_text), "%u", workers);
 	snprintf(seconds_text, sizeof(seconds_text), "%.17g", env->options->seconds);
+	snprintf(events_text, sizeof(events_text), "%llu",
+		 (unsigned long long)env->options->events);
 	char *argv[] = {"/proc/self/exe", "bench", "--engine-once", (char *)workload->name,
 			"--input", (char *)env->input, "--workers", workers_text,
-			"--seconds", seconds_text, NULL};
+			"--seconds", seconds_text, "--events", events_text, NULL};
+	if (env->options->events == 0)
+		argv[10] = NULL; /* the workload's default */
 	temp_path(env, "engine.err", err_path, sizeof(err_path));
 	int64_t deadline = monotonic_ns() + BENCH_GRACE_NS +
 			   (int64_t)(env->options->seconds * NS_PER_S);
@@ -703,6 +775,7 @@ static int engine_child(const struct bench_workload *workload, const struct benc
 	}
 	out->events = (uint64_t)events;
 	out->seconds = seconds;
+	out->has_digest = json_digest(json, out) == 0;
 	return 0;
 }
 
@@ -719,8 +792,12 @@ static int engine_once_main(const struct bench_options *options)
 	struct bench_sample sample = {.events = 0};
 	if (workload->engine_once(&env, options->workers[0], &sample) != 0)
 		return 1;
-	printf("{\"events\":%llu,\"seconds\":%.9f,\"workers\":%u}\n",
+	printf("{\"events\":%llu,\"seconds\":%.9f,\"workers\":%u",
 	       (unsigned long long)sample.events, sample.seconds, options->workers[0]);
+	if (sample.has_digest)
+		printf(",\"digest\":\"%016llx\",\"digest_total\":%llu",
+		       (unsigned long long)sample.digest, (unsigned long long)sample.digest_total);
+	printf("}\n");
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
@@ -824,7 +901,7 @@ static void print_json(const struct bench_workload *workload, const struct bench
 	if (env->frames >= 0)
 		printf(",\"frames\":%lld", (long long)env->frames);
 	json_string("input", env->note);
-	printf("}\n");
+	printf("%s}\n", env->json_extra);
 }
 
 /* 12.34M, 567.8k, 12 */
@@ -860,15 +937,49 @@ static void print_row(const struct bench_result *result)
 static void print_header(const struct bench_workload *workload, const struct bench_env *env)
 {
 	const struct bench_options *options = env->options;
+	char unit[64];
 	printf("%s: %s\n", workload->name, workload->description);
 	printf("  input:    %s\n", env->note);
-	printf("  baseline: %s\n", env->testpmd[0] != '\0' ? workload->baseline_name
-							  : "none (not installed)");
-	printf("  medians of %u interleaved pairs of %g s runs (after one warm-up each), "
-	       "[min .. max]\n", options->reps, options->seconds);
-	printf("%7s  %-30s  %-30s  %s\n", "workers", "weir events/s per worker",
-	       "baseline packets/s per core", "weir/baseline per core");
+	printf("  baseline: %s\n", env->has_baseline ? workload->baseline_name
+						     : "none (not installed)");
+	printf("%s", env->header);
+	if (workload->runs_to_end)
+		printf("  medians of %u interleaved pairs of runs over the whole input (after one "
+		       "warm-up each), [min .. max]\n", options->reps);
+	else
+		printf("  medians of %u interleaved pairs of %g s runs (after one warm-up each), "
+		       "[min .. max]\n", options->reps, options->seconds);
+	snprintf(unit, sizeof(unit), "baseline %s/s per core", workload->baseline_unit);
+	printf("%7s  %-30s  %-30s  %s\n", "workers", "weir events/s per worker", unit,
+	       "weir/baseline per core");
 	fflush(stdout);
+}
+
+/* One engine run and, if there is one, one baseline run; when both give a digest of their
+ * results, they must be equal.  Returns: 0, -EPROTO (they differ, said on stderr), or the
+ * failed run's. */
+static int measure_pair(const struct bench_workload *workload, const struct bench_env *env,
+			uint32_t workers, bool has_baseline, struct bench_sample *engine,
+			struct bench_sample *baseline)
+{
+	*engine = (struct bench_sample){.events = 0};
+	*baseline = (struct bench_sample){.events = 0};
+	int rc = engine_child(workload, env, workers, engine);
+	if (rc == 0 && has_baseline)
+		rc = workload->baseline_once(env, baseline);
+	if (rc != 0 || !engine->has_digest || !baseline->has_digest)
+		return rc;
+	if (engine->digest != baseline->digest || engine->digest_total != baseline->digest_total) {
+		fprintf(stderr, "weir bench: %s, %u worker%s: the engine's results differ from the "
+				"baseline's: digest %016llx (total %llu) vs %016llx (total %llu)\n",
+			workload->name, workers, workers == 1 ? "" : "s",
+			(unsigned long long)engine->digest,
+			(unsigned long long)engine->digest_total,
+			(unsigned long long)baseline->digest,
+			(unsigned long long)baseline->digest_total);
+		return -EPROTO;
+	}
+	return 0;
 }
 
 /* One warm-up of each side, then --reps interleaved pairs. */
@@ -876,21 +987,19 @@ static int measure(const struct bench_workload *workload, const struct bench_env
 		   struct bench_result *result)
 {
 	const struct bench_options *options = env->options;
-	struct bench_sample scratch;
-	result->has_baseline = workload->baseline_once != NULL && env->testpmd[0] != '\0';
+	struct bench_sample scratch_engine, scratch_baseline;
+	result->has_baseline = workload->baseline_once != NULL && env->has_baseline;
 	result->count = 0;
 	fprintf(stderr, "weir bench: %s, %u worker%s: warm-up\n", workload->name,
 		result->workers, result->workers == 1 ? "" : "s");
-	int rc = engine_child(workload, env, result->workers, &scratch);
-	if (rc == 0 && result->has_baseline)
-		rc = workload->baseline_once(env, &scratch);
+	int rc = measure_pair(workload, env, result->workers, result->has_baseline,
+			      &scratch_engine, &scratch_baseline);
 	for (uint32_t r = 0; r < options->reps && rc == 0; r++) {
 		fprintf(stderr, "weir bench: %s, %u worker%s: repetition %u of %u\n",
 			workload->name, result->workers, result->workers == 1 ? "" : "s", r + 1,
 			options->reps);
-		rc = engine_child(workload, env, result->workers, &result->engine[r]);
-		if (rc == 0 && result->has_baseline)
-			rc = workload->baseline_once(env, &result->baseline[r]);
+		rc = measure_pair(workload, env, result->workers, result->has_baseline,
+				  &result->engine[r], &result->baseline[r]);
 		result->count += rc == 0;
 	}
 	return rc;
@@ -906,6 +1015,7 @@ static int run_workload(const struct bench_workload *workload,
 		print_header(workload, &env);
 	for (uint32_t k = 0; k < options->worker_set_count && rc == 0; k++) {
 		result.workers = options->workers[k];
+		env.workers = options->workers[k];
 		rc = measure(workload, &env, &result);
 		if (rc == 0 && options->json)
 			print_json(workload, &env, &result);
@@ -913,6 +1023,8 @@ static int run_workload(const struct bench_workload *workload,
 			print_row(&result);
 	}
 	fflush(stdout);
+	if (workload->release != NULL)
+		workload->release(&env);
 	remove_temp_dir(&env);
 	return rc;
 }
@@ -921,7 +1033,7 @@ static int run_workload(const struct bench_workload *workload,
 
 enum {
 	OPT_LIST = 1, OPT_JSON, OPT_REPS, OPT_SECONDS, OPT_WORKERS, OPT_CAPTURE, OPT_MAX_FRAMES,
-	OPT_ENGINE_ONCE, OPT_INPUT, OPT_HELP,
+	OPT_ENGINE_ONCE, OPT_INPUT, OPT_HELP, OPT_EVENTS,
 };
 
 static const struct option bench_options_long[] = {
@@ -935,6 +1047,7 @@ static const struct option bench_options_long[] = {
 	{"engine-once", required_argument, NULL, OPT_ENGINE_ONCE},
 	{"input", required_argument, NULL, OPT_INPUT},
 	{"help", no_argument, NULL, OPT_HELP},
+	{"events", required_argument, NULL, OPT_EVENTS},
 	{NULL, 0, NULL, 0},
 };
 
@@ -943,13 +1056,15 @@ static void bench_usage(FILE *stream)
 	fprintf(stream,
 		"usage: weir bench [--list] [--json] [--reps N] [--seconds S]\n"
 		"                  [--workers N[,N...]] [--capture FILE] [--max-frames N]\n"
-		"                  [WORKLOAD...]\n"
+		"                  [--events N] [WORKLOAD...]\n"
 		"Runs each WORKLOAD (default: all; see --list) as a weir job and its baseline\n"
 		"program, interleaved: one warm-up each, then N pairs (default 3) of S-second\n"
 		"runs (default 5); prints medians [min .. max] per worker count (default 1).\n"
 		"flows replays --capture (default data/sample.pcap, else one made by\n"
 		"tools/gen_pcap.py under $WEIR_SOURCE_ROOT), cut to its first --max-frames frames\n"
-		"(default 24000), through DPDK net_pcap; baseline dpdk-testpmd ($WEIR_TESTPMD).\n");
+		"(default 24000), through DPDK net_pcap; baseline dpdk-testpmd ($WEIR_TESTPMD).\n"
+		"ysb (Yahoo Streaming Benchmark) runs --events events (default 20000000) to the\n"
+		"end, against a single-threaded C loop; their counts must agree.\n");
 }
 
 /* "1,2,4" into options->workers.  Returns: 0 or -EINVAL. */
@@ -1003,6 +1118,11 @@ static int parse_bench_args(struct bench_options *options, int argc, char **argv
 			rc = parse_number(optarg, 1, BENCH_REPS_MAX, &value);
 			options->reps = (uint32_t)value;
 			rc = rc == 0 && value != options->reps ? -EINVAL : rc;
+			break;
+		case OPT_EVENTS:
+			rc = parse_number(optarg, 1, 1e9, &value);
+			options->events = (uint64_t)value;
+			rc = rc == 0 && value != (double)options->events ? -EINVAL : rc;
 			break;
 		case OPT_MAX_FRAMES:
 			rc = parse_number(optarg, 1, 1e9, &value);
