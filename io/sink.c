@@ -39,6 +39,7 @@ struct sink_worker {
 
 struct text_sink {
 	struct weir_schema schema;
+	struct weir_row_format row_format; /* over schema, above */
 	enum weir_format format;
 	size_t row_length_max;
 	int fd;
@@ -68,16 +69,29 @@ struct topk_window {
 
 /* ---- formatting ---- */
 
+/* Two digits per division: timestamps have 13 to 19 of them. */
 static size_t format_u64(uint64_t value, char *out)
 {
+	static const char pairs[201] = "00010203040506070809101112131415161718192021222324"
+				       "25262728293031323334353637383940414243444546474849"
+				       "50515253545556575859606162636465666768697071727374"
+				       "75767778798081828384858687888990919293949596979899";
 	char digits[24];
-	size_t count = 0;
-	do {
-		digits[count++] = (char)('0' + value % 10);
-		value /= 10;
-	} while (value != 0);
-	for (size_t i = 0; i < count; i++)
-		out[i] = digits[count - 1 - i];
+	size_t at = sizeof(digits);
+	while (value >= 100) {
+		uint32_t pair = (uint32_t)(value % 100) * 2;
+		value /= 100;
+		digits[--at] = pairs[pair + 1];
+		digits[--at] = pairs[pair];
+	}
+	if (value >= 10) {
+		digits[--at] = pairs[value * 2 + 1];
+		digits[--at] = pairs[value * 2];
+	} else {
+		digits[--at] = (char)('0' + value);
+	}
+	size_t count = sizeof(digits) - at;
+	memcpy(out, digits + at, count);
 	return count;
 }
 
@@ -109,7 +123,14 @@ static size_t format_string(const char *text, uint32_t length, char *out, bool j
 	size_t at = 0;
 	if (json) {
 		out[at++] = '"';
-		for (uint32_t i = 0; i < length; i++) {
+		/* Most strings need no escape: copy them whole. */
+		uint32_t plain = 0;
+		while (plain < length && (unsigned char)text[plain] >= 0x20 && text[plain] != '"' &&
+		       text[plain] != '\\')
+			plain++;
+		memcpy(out + at, text, plain);
+		at += plain;
+		for (uint32_t i = plain; i < length; i++) {
 			unsigned char c = (unsigned char)text[i];
 			if (c == '"' || c == '\\') {
 				out[at++] = '\\';
@@ -181,30 +202,38 @@ static size_t format_value(const struct weir_field *field, const uint8_t *record
 	return 0;
 }
 
-size_t weir_format_jsonl(const struct weir_schema *schema, const uint8_t *record, char *out)
+void weir_row_format_init(struct weir_row_format *format, const struct weir_schema *schema)
 {
-	size_t at = 0;
-	out[at++] = '{';
+	WEIR_VERIFY(format != NULL && schema != NULL);
+	format->schema = schema;
+	format->length_max = weir_format_row_length_max(schema);
 	for (uint32_t i = 0; i < schema->field_count; i++) {
-		const struct weir_field *field = &schema->fields[i];
-		if (i > 0)
-			out[at++] = ',';
-		out[at++] = '"';
-		size_t name_length = strlen(field->name);
-		memcpy(out + at, field->name, name_length);
-		at += name_length;
-		out[at++] = '"';
-		out[at++] = ':';
-		at += format_value(field, record, out + at, true);
+		/* {"a":1,"b":2}: the first key follows '{', the others ','. */
+		int length = snprintf(format->key_prefix[i], sizeof(format->key_prefix[i]),
+				      "%c\"%s\":", i == 0 ? '{' : ',', schema->fields[i].name);
+		WEIR_VERIFY(length > 0 && (size_t)length < sizeof(format->key_prefix[i]));
+		format->key_prefix_length[i] = (uint8_t)length;
+	}
+}
+
+size_t weir_format_jsonl(const struct weir_row_format *format, const uint8_t *record, char *out)
+{
+	const struct weir_schema *schema = format->schema;
+	size_t at = 0;
+	for (uint32_t i = 0; i < schema->field_count; i++) {
+		memcpy(out + at, format->key_prefix[i], format->key_prefix_length[i]);
+		at += format->key_prefix_length[i];
+		at += format_value(&schema->fields[i], record, out + at, true);
 	}
 	out[at++] = '}';
 	out[at++] = '\n';
-	WEIR_ASSERT(at <= weir_format_row_length_max(schema));
+	WEIR_ASSERT(at <= format->length_max);
 	return at;
 }
 
-size_t weir_format_csv(const struct weir_schema *schema, const uint8_t *record, char *out)
+size_t weir_format_csv(const struct weir_row_format *format, const uint8_t *record, char *out)
 {
+	const struct weir_schema *schema = format->schema;
 	size_t at = 0;
 	for (uint32_t i = 0; i < schema->field_count; i++) {
 		if (i > 0)
@@ -212,7 +241,7 @@ size_t weir_format_csv(const struct weir_schema *schema, const uint8_t *record, 
 		at += format_value(&schema->fields[i], record, out + at, false);
 	}
 	out[at++] = '\n';
-	WEIR_ASSERT(at <= weir_format_row_length_max(schema));
+	WEIR_ASSERT(at <= format->length_max);
 	return at;
 }
 
@@ -291,6 +320,8 @@ static void sink_write(void *instance, const uint8_t *records, uint32_t count)
 	struct sink_worker *worker = instance;
 	const struct text_sink *sink = worker->sink;
 	const uint32_t record_length = sink->schema.record_length;
+	if (sink->format == WEIR_FORMAT_DISCARD)
+		return; /* the emitter counted them */
 	if (sink->top_k > 0) { /* raw rows; the main thread ranks them */
 		for (uint32_t i = 0; i < count; i++) {
 			if (sink->filtered && row_i64(records + (size_t)i * record_length,
@@ -312,8 +343,8 @@ static void sink_write(void *instance, const uint8_t *records, uint32_t count)
 			chunk_send(worker);
 		char *out = worker->current->data + worker->current->length;
 		size_t length = sink->format == WEIR_FORMAT_CSV
-					? weir_format_csv(&sink->schema, record, out)
-					: weir_format_jsonl(&sink->schema, record, out);
+					? weir_format_csv(&sink->row_format, record, out)
+					: weir_format_jsonl(&sink->row_format, record, out);
 		worker->current->length += (uint32_t)length;
 		WEIR_ASSERT(worker->current->length <= SINK_CHUNK_BYTES);
 	}
@@ -434,8 +465,8 @@ static void sink_end(void *ctx)
 		for (uint32_t r = 0; r < window->count; r++) {
 			const uint8_t *row = window->rows + (size_t)r * length;
 			size_t written = sink->format == WEIR_FORMAT_CSV
-						 ? weir_format_csv(&sink->schema, row, line)
-						 : weir_format_jsonl(&sink->schema, row, line);
+						 ? weir_format_csv(&sink->row_format, row, line)
+						 : weir_format_jsonl(&sink->row_format, row, line);
 			sink_write_all(sink, line, written);
 		}
 	}
@@ -568,12 +599,15 @@ static int attach_text_sink(struct weir_job *job, bool late,
 		weir_mem_free(sink, WEIR_MEM_ARENA_DEFAULT);
 		return rc;
 	}
-	sink->row_length_max = weir_format_row_length_max(schema);
+	weir_row_format_init(&sink->row_format, &sink->schema);
+	sink->row_length_max = sink->row_format.length_max;
 	WEIR_VERIFY(sink->row_length_max <= SINK_CHUNK_BYTES);
-	bool to_stdout = path == NULL || strcmp(path, "-") == 0;
+	bool to_stdout = format != WEIR_FORMAT_DISCARD && (path == NULL || strcmp(path, "-") == 0);
+	if (format == WEIR_FORMAT_DISCARD)
+		path = "(discarded)";
 	snprintf(sink->path, sizeof(sink->path), "%s", to_stdout ? "standard output" : path);
 	sink->fd = STDOUT_FILENO;
-	if (!to_stdout) {
+	if (!to_stdout && format != WEIR_FORMAT_DISCARD) {
 		sink->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (sink->fd < 0) {
 			rc = -errno;

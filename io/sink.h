@@ -14,10 +14,21 @@
 
 #include "core/schema.h"
 
+/* What formatting a row of one schema needs, worked out once: each JSON key with its quotes
+ * and separator, and the longest row.  @schema must outlive the format. */
+struct weir_row_format {
+	const struct weir_schema *schema;
+	size_t length_max; /* bytes */
+	uint8_t key_prefix_length[WEIR_SCHEMA_FIELDS_MAX];
+	char key_prefix[WEIR_SCHEMA_FIELDS_MAX][WEIR_FIELD_NAME_MAX + 4]; /* ,"name": */
+};
+
+void weir_row_format_init(struct weir_row_format *format, const struct weir_schema *schema);
+
 /* Formats one record as a JSON object or a CSV line, with its newline, into @out (room for
- * weir_format_row_length_max bytes).  Returns: bytes written. */
-size_t weir_format_jsonl(const struct weir_schema *schema, const uint8_t *record, char *out);
-size_t weir_format_csv(const struct weir_schema *schema, const uint8_t *record, char *out);
+ * format->length_max bytes).  Returns: bytes written. */
+size_t weir_format_jsonl(const struct weir_row_format *format, const uint8_t *record, char *out);
+size_t weir_format_csv(const struct weir_row_format *format, const uint8_t *record, char *out);
 size_t weir_format_row_length_max(const struct weir_schema *schema);
 
 /* Shortest text that reads back as exactly @value ("0.1", not "0.10000000000000001"). */

@@ -172,7 +172,9 @@ int weir_job_flow_records(struct weir_job *job, int64_t idle_timeout_ns,
 
 /* ---- sinks ---- */
 
-enum weir_format { WEIR_FORMAT_JSONL, WEIR_FORMAT_CSV };
+/* DISCARD counts the rows and drops them (a blackhole sink, as benchmarks use to time a job
+ * without its output formatting); the path is then ignored. */
+enum weir_format { WEIR_FORMAT_JSONL, WEIR_FORMAT_CSV, WEIR_FORMAT_DISCARD };
 
 /* Window results go to @path ("-" or NULL: standard output).  A job without key_by and window
  * sends the records its stateless operators produce to the sink instead, from every worker
