@@ -1005,6 +1005,81 @@ static int measure(const struct bench_workload *workload, const struct bench_env
 	return rc;
 }
 
+/* ---- plots: gnuplot draws what the table says ---- */
+
+static FILE *plot_data; /* DIR/bench.dat while --plot collects rows, else NULL */
+
+static int plot_open(const char *directory)
+{
+	if (mkdir(directory, 0755) != 0 && errno != EEXIST) {
+		fprintf(stderr, "weir bench: --plot %s: %s\n", directory, strerror(errno));
+		return -1;
+	}
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/bench.dat", directory);
+	plot_data = fopen(path, "w");
+	if (plot_data == NULL) {
+		fprintf(stderr, "weir bench: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	fprintf(plot_data, "# label weir_events_per_s_per_worker baseline_events_per_s\n");
+	return 0;
+}
+
+static void plot_add(const struct bench_workload *workload, const struct bench_result *result)
+{
+	if (plot_data == NULL)
+		return;
+	struct bench_summary s = summarize(result);
+	fprintf(plot_data, "\"%s, %u w\" %.6g ", workload->name, result->workers,
+		s.rate_per_worker.median);
+	if (result->has_baseline)
+		fprintf(plot_data, "%.6g\n", s.baseline_rate.median);
+	else
+		fprintf(plot_data, "NaN\n");
+}
+
+/* Writes DIR/bench.gp and runs gnuplot on it.  Returns: 0, or -1 after saying why. */
+static int plot_draw(const char *directory)
+{
+	fclose(plot_data);
+	plot_data = NULL;
+	char script[PATH_MAX], svg[PATH_MAX];
+	snprintf(script, sizeof(script), "%s/bench.gp", directory);
+	snprintf(svg, sizeof(svg), "%s/bench.svg", directory);
+	FILE *gp = fopen(script, "w");
+	if (gp == NULL) {
+		fprintf(stderr, "weir bench: %s: %s\n", script, strerror(errno));
+		return -1;
+	}
+	fprintf(gp,
+		"set terminal svg size 1100,560 dynamic font 'sans,11'\n"
+		"set output '%s'\n"
+		"set title 'weir bench: median events/s (log scale)'\n"
+		"set style data histograms\nset style histogram clustered gap 1\n"
+		"set style fill solid 0.8 border -1\nset logscale y\nset yrange [1e5:*]\n"
+		"set ylabel 'events per second'\nset grid ytics\nset key top left\n"
+		"set xtics rotate by -35 left\n"
+		"plot '%s/bench.dat' using 2:xtic(1) title 'weir, per worker', "
+		"'' using 3 title 'baseline, one core'\n",
+		svg, directory);
+	fclose(gp);
+	char *argv[] = {"gnuplot", script, NULL};
+	pid_t pid;
+	if (posix_spawnp(&pid, "gnuplot", NULL, NULL, argv, environ) != 0) {
+		fprintf(stderr, "weir bench: --plot needs gnuplot (Debian: gnuplot-nox); the data "
+				"is in %s/bench.dat\n", directory);
+		return -1;
+	}
+	int status = 0;
+	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "weir bench: gnuplot failed on %s\n", script);
+		return -1;
+	}
+	fprintf(stderr, "weir bench: plot written to %s\n", svg);
+	return 0;
+}
+
 static int run_workload(const struct bench_workload *workload,
 			const struct bench_options *options)
 {
@@ -1017,6 +1092,8 @@ static int run_workload(const struct bench_workload *workload,
 		result.workers = options->workers[k];
 		env.workers = options->workers[k];
 		rc = measure(workload, &env, &result);
+		if (rc == 0)
+			plot_add(workload, &result);
 		if (rc == 0 && options->json)
 			print_json(workload, &env, &result);
 		else if (rc == 0)
@@ -1033,7 +1110,7 @@ static int run_workload(const struct bench_workload *workload,
 
 enum {
 	OPT_LIST = 1, OPT_JSON, OPT_REPS, OPT_SECONDS, OPT_WORKERS, OPT_CAPTURE, OPT_MAX_FRAMES,
-	OPT_ENGINE_ONCE, OPT_INPUT, OPT_HELP, OPT_EVENTS,
+	OPT_ENGINE_ONCE, OPT_INPUT, OPT_HELP, OPT_EVENTS, OPT_PLOT,
 };
 
 static const struct option bench_options_long[] = {
@@ -1048,6 +1125,7 @@ static const struct option bench_options_long[] = {
 	{"input", required_argument, NULL, OPT_INPUT},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"events", required_argument, NULL, OPT_EVENTS},
+	{"plot", required_argument, NULL, OPT_PLOT},
 	{NULL, 0, NULL, 0},
 };
 
@@ -1056,7 +1134,7 @@ static void bench_usage(FILE *stream)
 	fprintf(stream,
 		"usage: weir bench [--list] [--json] [--reps N] [--seconds S]\n"
 		"                  [--workers N[,N...]] [--capture FILE] [--max-frames N]\n"
-		"                  [--events N] [WORKLOAD...]\n"
+		"                  [--events N] [--plot DIR] [WORKLOAD...]\n"
 		"Runs each WORKLOAD (default: all; see --list) as a weir job and its baseline\n"
 		"program, interleaved: one warm-up each, then N pairs (default 3) of S-second\n"
 		"runs (default 5); prints medians [min .. max] per worker count (default 1).\n"
@@ -1064,7 +1142,8 @@ static void bench_usage(FILE *stream)
 		"tools/gen_pcap.py under $WEIR_SOURCE_ROOT), cut to its first --max-frames frames\n"
 		"(default 24000), through DPDK net_pcap; baseline dpdk-testpmd ($WEIR_TESTPMD).\n"
 		"ysb (Yahoo Streaming Benchmark) runs --events events (default 20000000) to the\n"
-		"end, against a single-threaded C loop; their counts must agree.\n");
+		"end, against a single-threaded C loop; their counts must agree.\n"
+		"--plot DIR also draws the medians as DIR/bench.svg (with gnuplot).\n");
 }
 
 /* "1,2,4" into options->workers.  Returns: 0 or -EINVAL. */
@@ -1112,6 +1191,7 @@ static int parse_bench_args(struct bench_options *options, int argc, char **argv
 		case OPT_CAPTURE: options->capture = optarg; break;
 		case OPT_ENGINE_ONCE: options->engine_once = optarg; break;
 		case OPT_INPUT: options->input = optarg; break;
+		case OPT_PLOT: options->plot_dir = optarg; break;
 		case OPT_WORKERS: rc = parse_workers(options, optarg); break;
 		case OPT_SECONDS: rc = parse_number(optarg, 0.1, 3600, &options->seconds); break;
 		case OPT_REPS:
@@ -1164,6 +1244,8 @@ int weir_cmd_bench(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (options.plot_dir != NULL && plot_open(options.plot_dir) != 0)
+		return 2;
 	int status = 0;
 	for (size_t i = 0; i < (optind < argc ? (size_t)(argc - optind) : BENCH_WORKLOAD_COUNT);
 	     i++) {
@@ -1172,5 +1254,7 @@ int weir_cmd_bench(int argc, char **argv)
 		if (run_workload(workload, &options) != 0)
 			status = 1;
 	}
+	if (options.plot_dir != NULL && plot_draw(options.plot_dir) != 0)
+		status = 1;
 	return status;
 }

@@ -25,6 +25,7 @@ struct bench_options {
 	uint64_t events;	 /* --events (ysb), or 0: the workload's default */
 	const char *engine_once; /* hidden: run the engine of this workload once, print JSON */
 	const char *input;	 /* hidden, with --engine-once: the prepared input */
+	const char *plot_dir;	 /* --plot: write bench.dat, bench.gp and bench.svg there */
 };
 
 /* What a workload prepares once and every run reads. */

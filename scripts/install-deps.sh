@@ -6,9 +6,10 @@ set -euo pipefail
 # clang + libclang-rt-14-dev: the libFuzzer build of the packet parser's fuzz target.
 # dpdk-dev: dpdk-testpmd, the rx-only baseline of `weir bench flows`.
 # tshark: an independent oracle for the capture generator's ground truth (tests).
+# gnuplot-nox: `weir bench --plot` draws its chart with it.
 packages=(gcc libc6-dev pkg-config meson ninja-build python3
           libdpdk-dev dpdk dpdk-dev liburing-dev libhwloc-dev libjemalloc-dev libxxhash-dev
-          libcmocka-dev clang libclang-rt-14-dev tshark)
+          libcmocka-dev clang libclang-rt-14-dev tshark gnuplot-nox)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -13,8 +13,10 @@ argv[1] in bench/ (as test_bench_flows.py does).
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 WEIR = os.path.abspath(sys.argv[1])
 BUILD = os.environ.get("MESON_BUILD_ROOT") or os.path.dirname(WEIR)
@@ -49,8 +51,10 @@ check(listed.returncode == 0, f"--list: exit {listed.returncode}")
 check(any(line.split()[:1] == ["ysb"] for line in listed.stdout.splitlines()),
       f"--list does not name ysb: {listed.stdout!r}")
 
+plot_dir = tempfile.mkdtemp(prefix="weir-bench-plot-")
 run = subprocess.run([BENCH, "--json", "--reps", "1", "--events", str(EVENTS), "--workers",
-                      "1,2", "ysb"], capture_output=True, text=True, timeout=240)
+                      "1,2", "--plot", plot_dir, "ysb"], capture_output=True, text=True,
+                     timeout=240)
 if run.returncode != 0:
     print(run.stderr)
 check(run.returncode == 0, f"ysb: exit {run.returncode} (1: a run failed or the engine's "
@@ -70,6 +74,15 @@ for row in rows:
               f"{row.get(field)}")
     check(row.get("record_bytes") == 78, f"record_bytes: {row.get('record_bytes')}")
     check(isinstance(row.get("baseline"), str), f"baseline: {row.get('baseline')}")
+
+# --plot: the data behind the chart has a line per worker count, and gnuplot drew it.
+with open(os.path.join(plot_dir, "bench.dat")) as handle:
+    plotted = [line for line in handle if not line.startswith("#")]
+check(len(plotted) == 2 and all(line.startswith('"ysb, ') for line in plotted),
+      f"--plot data: {plotted}")
+svg = os.path.join(plot_dir, "bench.svg")
+check(os.path.exists(svg) and "<svg" in open(svg).read(), "--plot drew no SVG")
+shutil.rmtree(plot_dir)
 
 bad = subprocess.run([BENCH, "--events", "0", "ysb"], capture_output=True, text=True,
                      timeout=30)
