@@ -16,6 +16,7 @@
 #define WINDOW_AGGS_MAX 16u
 #define WINDOW_COLUMNS_MAX 8u
 #define WINDOW_DISTINCTS_MAX 4u
+#define WINDOW_LOOKAHEAD 8u /* records hashed and prefetched ahead of their lookup */
 #define WINDOW_PANE_DIR_BUDGET (64u << 20)
 
 enum agg_kind { AGG_COUNT, AGG_SUM, AGG_MIN, AGG_MAX, AGG_AVG, AGG_DISTINCT };
@@ -83,6 +84,14 @@ struct window_op {
 	uint64_t state_bytes_peak;
 };
 
+/* A record's (key, pane) worked out ahead of its turn (see lookahead_prepare). */
+struct window_lookahead {
+	uint64_t hash;
+	int64_t pane;
+	uint32_t key_length; /* of the key alone; the pane's 8 bytes follow it */
+	uint8_t *key;
+};
+
 struct window_instance {
 	const struct window_op *op;
 	struct weir_emitter *out;
@@ -98,6 +107,8 @@ struct window_instance {
 	int64_t fired_end; /* every window ending at or before this has fired */
 	uint8_t *key_buffer; /* key being looked up, with room for the pane index */
 	uint8_t *key_saved;  /* the key whose windows are being re-emitted */
+	struct window_lookahead lookahead[WINDOW_LOOKAHEAD];
+	uint8_t *lookahead_keys; /* WINDOW_LOOKAHEAD keys with their panes */
 	struct cell *scratch;
 	uint64_t late_updates;
 	uint64_t late_dropped;
@@ -301,12 +312,12 @@ static uint64_t pane_hash(int64_t pane)
 }
 
 /* Finds or makes the cell of (key, pane) and links new cells into their pane. */
-static struct cell *cell_for(struct window_instance *w, uint32_t key_length, int64_t pane)
+/* @cell_key: the key followed by the pane index, @length bytes, hashed into @hash. */
+static struct cell *cell_for(struct window_instance *w, const uint8_t *cell_key,
+			     uint32_t length, uint64_t hash, int64_t pane)
 {
-	uint64_t hash;
-	uint32_t length = cell_key(w, w->key_buffer, key_length, pane, &hash);
 	bool inserted;
-	uint32_t id = weir_table_upsert(w->cells, w->key_buffer, length, hash, &inserted);
+	uint32_t id = weir_table_upsert(w->cells, cell_key, length, hash, &inserted);
 	if (id == WEIR_TABLE_NONE)
 		return NULL;
 	struct cell *cell = weir_table_value(w->cells, id);
@@ -358,31 +369,53 @@ static void reemit_fired(struct window_instance *w, uint32_t key_length, int64_t
 	w->late_updates++;
 }
 
+/* Encodes record @i's (key, pane) into lookahead slot i % WINDOW_LOOKAHEAD, hashes it, and
+ * prefetches its index slot, so the lookup WINDOW_LOOKAHEAD records later finds it cached. */
+static void lookahead_prepare(struct window_instance *w, const uint8_t *records, uint32_t i)
+{
+	const struct window_op *op = w->op;
+	struct window_lookahead *slot = &w->lookahead[i % WINDOW_LOOKAHEAD];
+	const uint8_t *record = records + (size_t)i * op->record_length;
+	int64_t timestamp;
+	memcpy(&timestamp, record + op->time_offset, 8);
+	slot->pane = weir_floor_div(timestamp, op->pane);
+	slot->key_length = weir_key_encode(&op->key, record, slot->key);
+	memcpy(slot->key + slot->key_length, &slot->pane, 8);
+	slot->hash = weir_key_hash(slot->key, slot->key_length + 8, 0);
+	weir_table_prefetch(w->cells, slot->hash);
+}
+
 static void window_process(void *instance, const uint8_t *records, uint32_t count)
 {
 	struct window_instance *w = instance;
 	const struct window_op *op = w->op;
+	for (uint32_t i = 0; i < count && i < WINDOW_LOOKAHEAD; i++)
+		lookahead_prepare(w, records, i);
 	for (uint32_t i = 0; i < count; i++) {
 		const uint8_t *record = records + (size_t)i * op->record_length;
-		int64_t timestamp;
-		memcpy(&timestamp, record + op->time_offset, 8);
-		int64_t pane = weir_floor_div(timestamp, op->pane);
+		struct window_lookahead *slot = &w->lookahead[i % WINDOW_LOOKAHEAD];
+		int64_t pane = slot->pane;
+		uint32_t key_length = slot->key_length;
 		if (w->watermark != WEIR_WATERMARK_NONE &&
 		    saturating_add(pane_last_end(op, pane), op->spec.allowed_lateness) <=
 			    w->watermark) {
 			late_output(w, record, op->record_length);
-			continue;
+		} else {
+			struct cell *cell =
+				cell_for(w, slot->key, key_length + 8, slot->hash, pane);
+			if (cell != NULL)
+				cell_add_record(op, cell, record);
+			else
+				w->state_full++;
+			if (cell != NULL && w->fired_end != WEIR_WATERMARK_NONE &&
+			    pane_first_window(op, pane) * op->spec.slide + op->spec.size <=
+				    w->fired_end) {
+				memcpy(w->key_buffer, slot->key, key_length);
+				reemit_fired(w, key_length, pane);
+			}
 		}
-		uint32_t key_length = weir_key_encode(&op->key, record, w->key_buffer);
-		struct cell *cell = cell_for(w, key_length, pane);
-		if (cell == NULL) {
-			w->state_full++;
-			continue;
-		}
-		cell_add_record(op, cell, record);
-		if (w->fired_end != WEIR_WATERMARK_NONE &&
-		    pane_first_window(op, pane) * op->spec.slide + op->spec.size <= w->fired_end)
-			reemit_fired(w, key_length, pane);
+		if (i + WINDOW_LOOKAHEAD < count)
+			lookahead_prepare(w, records, i + WINDOW_LOOKAHEAD);
 	}
 }
 
@@ -493,6 +526,7 @@ static void window_instance_free(struct window_instance *w)
 	weir_mem_free(w->live, arena);
 	weir_mem_free(w->key_buffer, arena);
 	weir_mem_free(w->key_saved, arena);
+	weir_mem_free(w->lookahead_keys, arena);
 	weir_mem_free(w->scratch, arena);
 	weir_mem_free(w, arena);
 }
@@ -515,9 +549,14 @@ static int window_open(void *ctx, uint32_t worker, unsigned arena, struct weir_e
 	w->live = weir_mem_alloc(sizeof(int64_t) * w->live_capacity, 8, arena);
 	w->key_buffer = weir_mem_alloc(op->key.encoded_length_max + 8, 8, arena);
 	w->key_saved = weir_mem_alloc(op->key.encoded_length_max + 8, 8, arena);
+	size_t key_room = (op->key.encoded_length_max + 8 + 7) & ~(size_t)7;
+	w->lookahead_keys = weir_mem_alloc(key_room * WINDOW_LOOKAHEAD, 64, arena);
+	for (uint32_t s = 0; w->lookahead_keys != NULL && s < WINDOW_LOOKAHEAD; s++)
+		w->lookahead[s].key = w->lookahead_keys + key_room * s;
 	w->scratch = weir_mem_alloc(op->cell_length, 8, arena);
 	int rc = -ENOMEM;
-	if (w->live != NULL && w->key_buffer != NULL && w->key_saved != NULL && w->scratch != NULL)
+	if (w->live != NULL && w->key_buffer != NULL && w->key_saved != NULL &&
+	    w->scratch != NULL && w->lookahead_keys != NULL)
 		rc = weir_table_create(&w->cells, op->key.encoded_length_max + 8,
 				       op->cell_length, op->state_budget_bytes, arena);
 	if (rc == 0)

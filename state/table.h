@@ -25,7 +25,7 @@ struct weir_table {
 	uint32_t high_water;	 /* ids below this have been handed out */
 	uint32_t free_head;	 /* first id of the free list, or WEIR_TABLE_NONE */
 	uint32_t index_mask;	 /* index slots - 1 */
-	uint32_t *index;	 /* slot: entry id + 1, 0 when empty */
+	uint64_t *index;	 /* slot: hash >> 32 << 32 | entry id + 1; 0 when empty */
 	uint8_t *slab;
 	size_t budget_bytes;
 	uint64_t refused_count;	 /* inserts refused by the budget */
@@ -48,6 +48,12 @@ uint32_t weir_table_upsert(struct weir_table *table, const void *key, uint32_t k
 /* Returns: the entry id, or WEIR_TABLE_NONE. */
 uint32_t weir_table_find(const struct weir_table *table, const void *key, uint32_t key_length,
 			 uint64_t hash);
+
+/* Starts loading the index slot where a lookup of @hash begins (a hint; no effect on state). */
+static inline void weir_table_prefetch(const struct weir_table *table, uint64_t hash)
+{
+	__builtin_prefetch(&table->index[(uint32_t)hash & table->index_mask]);
+}
 
 /* Removes entry @id (its id may be reused by a later insert). */
 void weir_table_remove(struct weir_table *table, uint32_t id);

@@ -406,8 +406,9 @@ static void create_errors(void **state)
 	struct weir_table *table = NULL;
 	assert_int_equal(weir_table_create(&table, 0, 8, 1u << 20, 0), -EINVAL);
 	assert_null(table);
-	/* The first allocation: 256 entries of 16 + 8 + 8 bytes, and 512 index slots of 4. */
-	const size_t first = 256 * 32 + 512 * 4;
+	/* The first allocation: 256 entries of 16 + 8 + 8 bytes, and 512 index slots of 8 (an
+	 * entry id and a 32-bit hash tag). */
+	const size_t first = 256 * 32 + 512 * 8;
 	assert_int_equal(weir_table_create(&table, 8, 8, first - 1, 0), -EINVAL);
 	assert_int_equal(weir_table_create(&table, 8, 8, 0, 0), -EINVAL);
 	assert_null(table);
