@@ -1005,6 +1005,24 @@ static int measure(const struct bench_workload *workload, const struct bench_env
 	return rc;
 }
 
+int bench_sink_run(struct weir_job *job, int rc, const char *sink_path, const char *what,
+		   struct weir_job_stats *stats)
+{
+	bool discard = strcmp(sink_path, "/dev/null") == 0;
+	if (rc == 0)
+		rc = weir_job_sink(job, sink_path,
+				   discard ? WEIR_FORMAT_DISCARD : WEIR_FORMAT_JSONL);
+	if (rc == 0)
+		rc = weir_job_run(job);
+	if (rc != 0) {
+		fprintf(stderr, "weir bench: %s: %s\n", what, weir_job_error(job));
+		weir_job_report(job, stderr);
+	}
+	weir_job_get_stats(job, stats);
+	weir_job_destroy(job);
+	return rc;
+}
+
 /* ---- plots: gnuplot draws what the table says ---- */
 
 static FILE *plot_data; /* DIR/bench.dat while --plot collects rows, else NULL */

@@ -375,21 +375,8 @@ static int nx_run(enum nx_query query, const struct nx_layout *layout, uint32_t 
 		rc = weir_job_filter(job, nx_q2_filter, ctx);
 	if (rc == 0 && query == NX_Q2)
 		rc = weir_job_project(job, "auction,price");
-	/* The measured runs discard their rows, as NEXMark runs use a blackhole sink; the small
-	 * checked run formats them to a file that is read back. */
-	bool discard = strcmp(sink_path, "/dev/null") == 0;
-	if (rc == 0)
-		rc = weir_job_sink(job, sink_path,
-				   discard ? WEIR_FORMAT_DISCARD : WEIR_FORMAT_JSONL);
-	if (rc == 0)
-		rc = weir_job_run(job);
-	if (rc != 0) {
-		fprintf(stderr, "weir bench: nexmark: %s\n", weir_job_error(job));
-		weir_job_report(job, stderr);
-	}
-	weir_job_get_stats(job, stats);
-	weir_job_destroy(job);
-	return rc;
+	/* The measured runs discard their rows, as NEXMark runs use a blackhole sink. */
+	return bench_sink_run(job, rc, sink_path, "nexmark", stats);
 }
 
 /* Rows and price sum of a JSON-lines file (q2 rows must have auction % 123 == 0). */

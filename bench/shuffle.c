@@ -164,19 +164,7 @@ static int sh_run(struct sh_plan *plan, uint64_t events, const char *sink_path,
 	if (rc == 0)
 		rc = weir_job_window(job, &window);
 	/* Measured runs discard the rows: formatting 1.6M of them would hide the shuffle. */
-	bool discard = strcmp(sink_path, "/dev/null") == 0;
-	if (rc == 0)
-		rc = weir_job_sink(job, sink_path,
-				   discard ? WEIR_FORMAT_DISCARD : WEIR_FORMAT_JSONL);
-	if (rc == 0)
-		rc = weir_job_run(job);
-	if (rc != 0) {
-		fprintf(stderr, "weir bench: shuffle-tax: %s\n", weir_job_error(job));
-		weir_job_report(job, stderr);
-	}
-	weir_job_get_stats(job, stats);
-	weir_job_destroy(job);
-	return rc;
+	return bench_sink_run(job, rc, sink_path, "shuffle-tax", stats);
 }
 
 /* Checks a run's counters against the plain loop's.  Returns: 0 or -EPROTO. */

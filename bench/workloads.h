@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "weir/weir.h"
+
 #define BENCH_WORKER_SETS_MAX 8u
 
 struct bench_options {
@@ -117,5 +119,11 @@ int bench_shuffle_baseline_once(const struct bench_env *env, struct bench_sample
 		.prepare = bench_shuffle_prepare, .engine_once = bench_shuffle_engine_once,     \
 		.baseline_once = bench_shuffle_baseline_once,                                   \
 	}
+
+/* Attaches the sink (rows discarded when @sink_path is "/dev/null", else JSON lines there),
+ * runs @job if @rc is 0, reports a failure as @what's, fills @stats and destroys the job.
+ * Returns: the first error, or 0. */
+int bench_sink_run(struct weir_job *job, int rc, const char *sink_path, const char *what,
+		   struct weir_job_stats *stats);
 
 #endif

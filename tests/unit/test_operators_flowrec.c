@@ -21,9 +21,8 @@
 #include "core/job_priv.h"
 #include "core/mem.h"
 #include "io/sink.h"
+#include "tests/support/capture_sink.h"
 
-#define ROWS_MAX 4096
-#define ROW_LENGTH_MAX 256
 
 #define TCP 6
 #define UDP 17
@@ -33,40 +32,15 @@
 #define PSH 0x08
 #define ACK 0x10
 
-struct captured {
-	uint32_t count;
-	uint32_t record_length;
-	uint8_t rows[ROWS_MAX][ROW_LENGTH_MAX];
-};
-
 static struct captured out_rows;
 static struct captured late_rows;
-
-static void capture_write(void *instance, const uint8_t *records, uint32_t count)
-{
-	struct captured *into = instance;
-	assert_true(into->record_length <= ROW_LENGTH_MAX);
-	for (uint32_t i = 0; i < count; i++, into->count++) {
-		if (into->count < ROWS_MAX) /* beyond that only counted */
-			memcpy(into->rows[into->count], records + (size_t)i * into->record_length,
-			       into->record_length);
-	}
-}
-
-static const struct weir_sink_vtable capture_vtable = {.write = capture_write};
-
-static void unused_generate(void *ctx, uint64_t first, uint64_t step, uint32_t count,
-			    uint8_t *records, uint32_t record_length)
-{
-	(void)ctx, (void)first, (void)step, (void)count, (void)records, (void)record_length;
-}
 
 struct fixture {
 	struct weir_job *job;
 	struct weir_emitter out;
 	struct weir_emitter late;
-	uint8_t out_buffer[8 * ROW_LENGTH_MAX];
-	uint8_t late_buffer[8 * ROW_LENGTH_MAX];
+	uint8_t out_buffer[8 * CAPTURE_ROW_LENGTH_MAX];
+	uint8_t late_buffer[8 * CAPTURE_ROW_LENGTH_MAX];
 	void *instance;
 };
 
@@ -87,7 +61,7 @@ static void fixture_open(int64_t idle_timeout, int64_t active_timeout, uint64_t 
 	assert_int_equal(weir_job_flow_records(fx.job, idle_timeout, active_timeout), 0);
 	out_rows.record_length = fx.job->out_schema.record_length;
 	late_rows.record_length = fx.job->exchange_schema.record_length;
-	assert_true(out_rows.record_length <= ROW_LENGTH_MAX);
+	assert_true(out_rows.record_length <= CAPTURE_ROW_LENGTH_MAX);
 	fx.out = (struct weir_emitter){.records = fx.out_buffer,
 				       .capacity = 8,
 				       .record_length = out_rows.record_length,
@@ -127,7 +101,7 @@ static void ip4(uint8_t *out, uint8_t host)
 static void packet(int64_t ts, uint8_t src, uint8_t dst, int64_t sport, int64_t dport,
 		   int64_t proto, int64_t flags, int64_t bytes)
 {
-	uint8_t record[ROW_LENGTH_MAX];
+	uint8_t record[CAPTURE_ROW_LENGTH_MAX];
 	memset(record, 0, sizeof(record));
 	assert_true(fx.job->exchange_schema.record_length <= sizeof(record));
 	weir_field_set_i64(in_field("ts"), record, ts);
@@ -169,7 +143,7 @@ static const struct weir_field *out_field(const char *name)
 
 static int64_t row_i64(uint32_t row, const char *name)
 {
-	assert_true(row < out_rows.count && row < ROWS_MAX);
+	assert_true(row < out_rows.count && row < CAPTURE_ROWS_MAX);
 	return weir_field_get_i64(out_field(name), out_rows.rows[row]);
 }
 
@@ -201,7 +175,7 @@ static void expect_row(uint32_t row, int64_t sport, int64_t first, int64_t last,
 /* The row of source port @sport whose record started at @first, or -1. */
 static int find_row(int64_t sport, int64_t first)
 {
-	for (uint32_t r = 0; r < out_rows.count && r < ROWS_MAX; r++) {
+	for (uint32_t r = 0; r < out_rows.count && r < CAPTURE_ROWS_MAX; r++) {
 		if (row_i64(r, "sport") == sport && row_i64(r, "first_seen") == first)
 			return (int)r;
 	}

@@ -20,36 +20,11 @@
 #include "core/job_priv.h"
 #include "core/mem.h"
 #include "io/sink.h"
+#include "tests/support/capture_sink.h"
 
-#define ROWS_MAX 4096
-
-struct captured {
-	uint32_t count;
-	uint32_t record_length;
-	uint8_t rows[ROWS_MAX][256];
-};
 
 static struct captured out_rows;
 static struct captured late_rows;
-
-static void capture_write(void *instance, const uint8_t *records, uint32_t count)
-{
-	struct captured *into = instance;
-	assert_true(into->record_length <= 256);
-	for (uint32_t i = 0; i < count; i++, into->count++) {
-		if (into->count < ROWS_MAX) /* beyond that only counted */
-			memcpy(into->rows[into->count], records + (size_t)i * into->record_length,
-			       into->record_length);
-	}
-}
-
-static const struct weir_sink_vtable capture_vtable = {.write = capture_write};
-
-static void unused_generate(void *ctx, uint64_t first, uint64_t step, uint32_t count,
-			    uint8_t *records, uint32_t record_length)
-{
-	(void)ctx, (void)first, (void)step, (void)count, (void)records, (void)record_length;
-}
 
 struct fixture {
 	struct weir_job *job;
