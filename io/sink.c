@@ -47,6 +47,7 @@ struct text_sink {
 	char path[256];
 	char error[512];
 	uint64_t bytes_written;
+	uint64_t waits; /* times a worker found every chunk with the writer (folded at close) */
 	_Atomic(struct sink_worker *) workers[WEIR_WORKERS_MAX];
 	/* Top-K mode (top_k > 0): workers pass raw rows; the main thread keeps, per window, the
 	 * top_k rows with the largest rank column and writes them when the run ends. */
@@ -509,6 +510,7 @@ static void sink_close(void *ctx, void *instance)
 		if (atomic_load(&sink->workers[w]) == worker)
 			atomic_store(&sink->workers[w], NULL);
 	}
+	sink->waits += worker->waits;
 	unsigned arena = worker->arena;
 	weir_mem_free(worker->chunks, arena);
 	weir_mem_free(worker, arena);
@@ -539,6 +541,20 @@ static void sink_destroy(void *ctx)
 		weir_mem_free(sink->windows[w].rows, WEIR_MEM_ARENA_DEFAULT);
 	weir_mem_free(sink->windows, WEIR_MEM_ARENA_DEFAULT);
 	weir_mem_free(sink, WEIR_MEM_ARENA_DEFAULT);
+}
+
+/* The output's bound is its chunks: a worker that finds them all with the writer waits. */
+static void sink_report(void *ctx, FILE *stream)
+{
+	const struct text_sink *sink = ctx;
+	if (sink->format == WEIR_FORMAT_DISCARD)
+		return;
+	fprintf(stream, "weir: output %s: %llu bytes written", sink->path,
+		(unsigned long long)sink->bytes_written);
+	if (sink->waits > 0)
+		fprintf(stream, "; workers waited %llu times for the writer (output-bound)",
+			(unsigned long long)sink->waits);
+	fprintf(stream, "\n");
 }
 
 static void csv_header(struct text_sink *sink)
@@ -619,7 +635,8 @@ static int attach_text_sink(struct weir_job *job, bool late,
 	}
 	if (format == WEIR_FORMAT_CSV)
 		csv_header(sink);
-	struct weir_component component = {.ctx = sink, .destroy = sink_destroy};
+	struct weir_component component = {
+		.ctx = sink, .destroy = sink_destroy, .report = sink_report};
 	return weir_job_attach_sink(job, late, &text_sink_vtable, sink, component);
 }
 
