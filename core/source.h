@@ -15,6 +15,9 @@
 struct weir_pull_status {
 	bool ended;	   /* the partition has nothing more (and stays so) */
 	uint32_t consumed; /* input units taken (lines, frames), records or not: progress */
+	/* NULL: the records were written at @records.  Else the source lends its own memory
+	 * instead (no copy): the records are here, valid until the next pull. */
+	const uint8_t *lent;
 };
 
 struct weir_source_vtable {

@@ -201,14 +201,18 @@ static void route(struct worker *worker, struct worker_turn_state *turn, const u
 	worker->counters.events_shuffled += count;
 }
 
-static const uint8_t *run_stages(struct worker *worker, uint32_t *count)
+/* Runs the stateless stages over the @count records at @in (the source's output).
+ * Returns: where their output is; *count becomes its record count. */
+static const uint8_t *run_stages(struct worker *worker, const uint8_t *in, uint32_t *count)
 {
 	struct weir_job *job = worker->job;
-	const uint8_t *in = worker->stage_buffers[0];
 	uint32_t in_length = job->source.schema->record_length;
 	for (uint32_t s = 0; s < job->stage_count && *count > 0; s++) {
 		const struct job_stage *stage = &job->stages[s];
+		/* Alternate the two buffers; never write where the input is. */
 		uint8_t *out = worker->stage_buffers[(s + 1) & 1];
+		if (out == in)
+			out = worker->stage_buffers[s & 1];
 		*count = stage->fn(stage->ctx, in, *count, in_length, out,
 				   stage->out_schema.record_length);
 		WEIR_ASSERT(*count <= job->batch_records);
@@ -227,10 +231,11 @@ static uint32_t pull_source(struct worker *worker, struct worker_turn_state *tur
 		worker->counters.backpressure_turns++;
 		return 0;
 	}
-	struct weir_pull_status status = {.ended = false, .consumed = 0};
+	struct weir_pull_status status = {.ended = false, .consumed = 0, .lent = NULL};
 	uint32_t count = job->source.vtable->pull(worker->source_partition,
 						  worker->stage_buffers[0], job->pull_records,
 						  &status);
+	const uint8_t *pulled = status.lent != NULL ? status.lent : worker->stage_buffers[0];
 	bool ended = status.ended;
 	WEIR_ASSERT(count <= job->pull_records);
 	WEIR_ASSERT(count <= status.consumed);
@@ -240,7 +245,7 @@ static uint32_t pull_source(struct worker *worker, struct worker_turn_state *tur
 		idle_changed = weir_wm_source_poll(&worker->wm_source, status.consumed > 0,
 						   weir_clock_ns());
 	uint32_t routed = count;
-	const uint8_t *records = run_stages(worker, &routed);
+	const uint8_t *records = run_stages(worker, pulled, &routed);
 	route(worker, turn, records, routed);
 	worker->source_ended = ended;
 	/* Partial batches go out when the source pauses, or every few pulls: a port's bursts
@@ -286,14 +291,16 @@ static void stateless_loop(struct worker *worker)
 	struct worker_turn_state turn = {.consecutive_idle = 0};
 	while (!atomic_load_explicit(&job->abort_requested, memory_order_relaxed)) {
 		worker->counters.turns++;
-		struct weir_pull_status status = {.ended = false, .consumed = 0};
+		struct weir_pull_status status = {.ended = false, .consumed = 0, .lent = NULL};
 		uint32_t count = job->source.vtable->pull(worker->source_partition,
 							  worker->stage_buffers[0],
 							  job->pull_records, &status);
 		WEIR_ASSERT(count <= job->pull_records);
 		worker->counters.events_in += count;
 		uint32_t produced = count;
-		const uint8_t *records = run_stages(worker, &produced);
+		const uint8_t *pulled =
+			status.lent != NULL ? status.lent : worker->stage_buffers[0];
+		const uint8_t *records = run_stages(worker, pulled, &produced);
 		if (produced > 0) {
 			worker->out.emitted_count += produced;
 			job->sinks[0].vtable->write(worker->sink_instances[0], records, produced);

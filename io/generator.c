@@ -146,10 +146,10 @@ static uint32_t memory_pull(void *partition, uint8_t *records, uint32_t capacity
 			    struct weir_pull_status *status)
 {
 	struct memory_partition *part = partition;
+	(void)records; /* lent instead: the events are already in this worker's memory */
 	uint64_t left = part->count - part->next;
 	uint32_t count = left < capacity ? (uint32_t)left : capacity;
-	memcpy(records, part->records + part->next * part->record_length,
-	       (size_t)count * part->record_length);
+	status->lent = part->records + part->next * part->record_length;
 	part->next += count;
 	status->consumed = count;
 	status->ended = part->next == part->count;
