@@ -332,6 +332,11 @@ static void dpdk_report(void *ctx, FILE *stream)
 	weir_packet_counters_report(&source->totals, what, stream);
 	if (source->error[0] != '\0')
 		fprintf(stream, "weir: %s\n", source->error);
+	if (source->idle_stop_ns > 0)
+		fprintf(stream,
+			"weir: DPDK port %u: the input ended after %llu ms without a packet "
+			"(--idle-stop); that wait counts in the run time below\n",
+			source->port, (unsigned long long)(source->idle_stop_ns / 1000000u));
 	struct rte_eth_stats stats;
 	if (source->started && rte_eth_stats_get(source->port, &stats) == 0)
 		fprintf(stream,
