@@ -196,17 +196,44 @@ static void dump_file(const char *path, const char *what)
 	fclose(file);
 }
 
-/* A number after "key": in a flat JSON line.  Returns: 0 or -ENOENT. */
-static int json_number(const char *line, const char *key, double *value)
+/* Where the value of "key": starts in a flat JSON line, or NULL. */
+static const char *json_value(const char *line, const char *key)
 {
 	char pattern[64];
 	snprintf(pattern, sizeof(pattern), "\"%s\":", key);
 	const char *at = strstr(line, pattern);
+	return at != NULL ? at + strlen(pattern) : NULL;
+}
+
+/* A number after "key": in a flat JSON line.  Returns: 0 or -ENOENT. */
+static int json_number(const char *line, const char *key, double *value)
+{
+	const char *at = json_value(line, key);
 	if (at == NULL)
 		return -ENOENT;
 	char *end = NULL;
-	*value = strtod(at + strlen(pattern), &end);
-	return end == at + strlen(pattern) ? -ENOENT : 0;
+	*value = strtod(at, &end);
+	return end == at ? -ENOENT : 0;
+}
+
+int bench_json_integer(const char *line, const char *key, int64_t *value)
+{
+	const char *at = json_value(line, key);
+	if (at == NULL)
+		return -EPROTO;
+	char *end = NULL;
+	errno = 0;
+	*value = strtoll(at, &end, 10);
+	return errno != 0 || end == at ? -EPROTO : 0;
+}
+
+int bench_job_create(struct weir_job **job_out, const struct weir_job_options *options,
+		     const char *what)
+{
+	int rc = weir_job_create(job_out, options);
+	if (rc != 0)
+		fprintf(stderr, "weir bench: %s: bad job options (workers <= 256)\n", what);
+	return rc;
 }
 
 /* "digest":"HEX" and "digest_total":N of an engine child's line into @sample.
@@ -546,11 +573,9 @@ static int flows_engine_once(const struct bench_env *env, uint32_t workers,
 	weir_job_options_init(&options);
 	options.worker_count = workers;
 	struct weir_job *job = NULL;
-	int rc = weir_job_create(&job, &options);
-	if (rc != 0) {
-		fprintf(stderr, "weir bench: flows: bad job options (workers <= 256)\n");
+	int rc = bench_job_create(&job, &options, "flows");
+	if (rc != 0)
 		return rc;
-	}
 	rc = weir_job_source_dpdk(job, eal, 0, 0);
 	if (rc == 0)
 		rc = weir_job_flows(job, WEIR_FLOWS_CONVERSATION, 1000000000);
@@ -644,18 +669,7 @@ static int flows_baseline_once(const struct bench_env *env, struct bench_sample 
 
 /* ---- the ysb workload (bench/ysb.c) ---- */
 
-/* Defined in bench/ysb.c with plain types (it includes only weir.h) and declared there too.
- * Each returns 0 or a negative errno, having said why on stderr. */
-struct bench_ysb;
-uint64_t bench_ysb_event_count(uint64_t requested);
-int bench_ysb_engine_once(uint64_t event_count, uint32_t workers, const char *rows_path,
-			  uint64_t *events, double *seconds, uint64_t *digest, uint64_t *total);
-void bench_ysb_destroy(struct bench_ysb *ysb);
-int bench_ysb_create(struct bench_ysb **out, uint64_t event_count, char *note,
-		     size_t note_capacity, char *text, size_t text_capacity, char *json,
-		     size_t json_capacity);
-int bench_ysb_baseline_once(struct bench_ysb *ysb, uint64_t *events, double *seconds,
-			    uint64_t *digest, uint64_t *total);
+/* The functions of bench/ysb.c are declared in bench/workloads.h. */
 
 /* Makes the baseline's events; env->input is the file the engine's sink writes. */
 static int ysb_prepare(struct bench_env *env)

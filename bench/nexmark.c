@@ -362,11 +362,9 @@ static int nx_run(enum nx_query query, const struct nx_layout *layout, uint32_t 
 	weir_job_options_init(&options);
 	options.worker_count = workers;
 	struct weir_job *job = NULL;
-	int rc = weir_job_create(&job, &options);
-	if (rc != 0) {
-		fprintf(stderr, "weir bench: nexmark: bad job options (workers <= 256)\n");
+	int rc = bench_job_create(&job, &options, "nexmark");
+	if (rc != 0)
 		return rc;
-	}
 	void *ctx = (void *)(uintptr_t)layout; /* read only, by every worker */
 	rc = weir_job_source_memory(job, NX_SCHEMA, nx_fill, ctx, events);
 	if (rc == 0 && query == NX_Q1)

@@ -150,11 +150,9 @@ static int sh_run(struct sh_plan *plan, uint64_t events, const char *sink_path,
 	options.key_groups = SH_KEY_GROUPS;
 	options.out_of_orderness = 0;
 	struct weir_job *job = NULL;
-	int rc = weir_job_create(&job, &options);
-	if (rc != 0) {
-		fprintf(stderr, "weir bench: shuffle-tax: bad job options\n");
+	int rc = bench_job_create(&job, &options, "shuffle-tax");
+	if (rc != 0)
 		return rc;
-	}
 	struct weir_window_spec window = {
 		.time_column = "ts", .kind = WEIR_WINDOW_TUMBLING, .size = SH_WINDOW,
 		.slide = SH_WINDOW, .allowed_lateness = 0, .aggregates = "count"};

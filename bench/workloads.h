@@ -120,6 +120,27 @@ int bench_shuffle_baseline_once(const struct bench_env *env, struct bench_sample
 		.baseline_once = bench_shuffle_baseline_once,                                   \
 	}
 
+/* The YSB workload's pieces (bench/ysb.c).  Each returns 0 or a negative errno, having said
+ * why on stderr. */
+struct bench_ysb;
+uint64_t bench_ysb_event_count(uint64_t requested);
+int bench_ysb_engine_once(uint64_t event_count, uint32_t workers, const char *rows_path,
+			  uint64_t *events, double *seconds, uint64_t *digest, uint64_t *total);
+void bench_ysb_destroy(struct bench_ysb *ysb);
+int bench_ysb_create(struct bench_ysb **out, uint64_t event_count, char *note,
+		     size_t note_capacity, char *text, size_t text_capacity, char *json,
+		     size_t json_capacity);
+int bench_ysb_baseline_once(struct bench_ysb *ysb, uint64_t *events, double *seconds,
+			    uint64_t *digest, uint64_t *total);
+
+/* The integer after "key": in a flat JSON line (a row of weir's JSON-lines sink).
+ * Returns: 0 or -EPROTO. */
+int bench_json_integer(const char *line, const char *key, int64_t *value);
+
+/* weir_job_create, saying on stderr that @what's options were refused.  Returns: its rc. */
+int bench_job_create(struct weir_job **job_out, const struct weir_job_options *options,
+		     const char *what);
+
 /* Attaches the sink (rows discarded when @sink_path is "/dev/null", else JSON lines there),
  * runs @job if @rc is 0, reports a failure as @what's, fills @stats and destroys the job.
  * Returns: the first error, or 0. */

@@ -37,6 +37,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "bench/workloads.h"
 #include "weir/weir.h"
 
 #define YSB_ADS 1000u
@@ -330,20 +331,6 @@ static int job_build(struct weir_job *job, struct ysb_engine *engine, uint64_t e
 	return rc;
 }
 
-/* The integer after "key": in a flat JSON line.  Returns: 0 or -EPROTO. */
-static int row_integer(const char *line, const char *key, int64_t *value)
-{
-	char pattern[48];
-	snprintf(pattern, sizeof(pattern), "\"%s\":", key);
-	const char *at = strstr(line, pattern);
-	if (at == NULL)
-		return -EPROTO;
-	char *end = NULL;
-	errno = 0;
-	*value = strtoll(at + strlen(pattern), &end, 10);
-	return errno != 0 || end == at + strlen(pattern) ? -EPROTO : 0;
-}
-
 /* Reads the window rows at @path into @counts (window-major, zeroed by the caller).  A row
  * outside the run's windows or campaigns, or a second row for one (window, campaign), is an
  * error: a correct run emits each cell once.  Returns: 0, -errno, or -EPROTO. */
@@ -358,11 +345,11 @@ static int rows_read(const char *path, uint32_t *counts, uint64_t window_count,
 	*row_count = 0;
 	while (rc == 0 && fgets(line, sizeof(line), in) != NULL) {
 		int64_t start = 0, campaign = 0, count = 0;
-		rc = row_integer(line, "window_start", &start);
+		rc = bench_json_integer(line, "window_start", &start);
 		if (rc == 0)
-			rc = row_integer(line, "campaign_id", &campaign);
+			rc = bench_json_integer(line, "campaign_id", &campaign);
 		if (rc == 0)
-			rc = row_integer(line, "count", &count);
+			rc = bench_json_integer(line, "count", &count);
 		int64_t window = (start - YSB_BASE_MS) / YSB_WINDOW_MS;
 		if (rc == 0 && (start < YSB_BASE_MS || start % YSB_WINDOW_MS != 0 ||
 				(uint64_t)window >= window_count || campaign < 0 ||
@@ -403,11 +390,7 @@ static int engine_digest(const char *rows_path, uint64_t event_count, uint64_t r
 	return rc;
 }
 
-uint64_t bench_ysb_event_count(uint64_t requested);
-int bench_ysb_engine_once(uint64_t event_count, uint32_t workers, const char *rows_path,
-			  uint64_t *events, double *seconds, uint64_t *digest, uint64_t *total);
-
-/* Declared again in bench.c, which calls it. */
+/* The events a run makes: --events, or the default. */
 uint64_t bench_ysb_event_count(uint64_t requested)
 {
 	return requested != 0 ? requested : YSB_EVENTS_DEFAULT;
@@ -428,11 +411,9 @@ int bench_ysb_engine_once(uint64_t event_count, uint32_t workers, const char *ro
 	options.worker_count = workers;
 	options.out_of_orderness = 0;
 	struct weir_job *job = NULL;
-	rc = weir_job_create(&job, &options);
-	if (rc != 0) {
-		fprintf(stderr, "weir bench: ysb: bad job options (workers <= 256)\n");
+	rc = bench_job_create(&job, &options, "ysb");
+	if (rc != 0)
 		return rc;
-	}
 	rc = job_build(job, &engine, event_count, rows_path);
 	if (rc == 0)
 		rc = weir_job_run(job);
@@ -523,13 +504,6 @@ static void measure_ceiling(const struct bench_ysb *ysb, char *text, size_t text
 		 YSB_PACKED_LENGTH, every / 1e9, every / YSB_PACKED_LENGTH, strided / 1e9,
 		 strided / YSB_PACKED_LENGTH);
 }
-
-void bench_ysb_destroy(struct bench_ysb *ysb);
-int bench_ysb_create(struct bench_ysb **out, uint64_t event_count, char *note,
-		     size_t note_capacity, char *text, size_t text_capacity, char *json,
-		     size_t json_capacity);
-int bench_ysb_baseline_once(struct bench_ysb *ysb, uint64_t *events, double *seconds,
-			    uint64_t *digest, uint64_t *total);
 
 void bench_ysb_destroy(struct bench_ysb *ysb)
 {
