@@ -28,6 +28,33 @@ static void capture_write(void *instance, const uint8_t *records, uint32_t count
 
 static const struct weir_sink_vtable capture_vtable = {.write = capture_write};
 
+/* Emitters that write into @out_rows / @late_rows (each buffer: 8 rows), then the job's keyed
+ * operator opened on them as worker 0 would, for a test to drive by hand.  Needs the job's
+ * insides: include core/job_priv.h first. */
+static void capture_open_keyed(struct weir_job *job, struct captured *out_rows,
+			       struct captured *late_rows, struct weir_emitter *out,
+			       uint8_t *out_buffer, struct weir_emitter *late,
+			       uint8_t *late_buffer, void **instance)
+{
+	out_rows->record_length = job->out_schema.record_length;
+	late_rows->record_length = job->exchange_schema.record_length;
+	assert_true(out_rows->record_length <= CAPTURE_ROW_LENGTH_MAX);
+	assert_true(late_rows->record_length <= CAPTURE_ROW_LENGTH_MAX);
+	*out = (struct weir_emitter){.records = out_buffer,
+				     .capacity = 8,
+				     .record_length = out_rows->record_length,
+				     .sink = &capture_vtable,
+				     .sink_instance = out_rows};
+	*late = (struct weir_emitter){.records = late_buffer,
+				      .capacity = 8,
+				      .record_length = late_rows->record_length,
+				      .sink = &capture_vtable,
+				      .sink_instance = late_rows};
+	assert_int_equal(job->keyed_vtable->open(job->keyed_ctx, 0, WEIR_MEM_ARENA_DEFAULT, out,
+						 late, instance),
+			 0);
+}
+
 /* A generator that is never pulled: a job needs a source to configure its operators. */
 static void unused_generate(void *ctx, uint64_t first, uint64_t step, uint32_t count,
 			    uint8_t *records, uint32_t record_length)

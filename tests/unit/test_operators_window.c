@@ -57,21 +57,8 @@ static void fixture_open(const char *window, int64_t lateness, const char *aggre
 					.aggregates = aggregates};
 	assert_int_equal(weir_window_spec_parse(&spec, window), 0);
 	assert_int_equal(weir_job_window(fx.job, &spec), 0);
-	out_rows.record_length = fx.job->out_schema.record_length;
-	late_rows.record_length = fx.job->exchange_schema.record_length;
-	fx.out = (struct weir_emitter){.records = fx.out_buffer,
-				       .capacity = 8,
-				       .record_length = out_rows.record_length,
-				       .sink = &capture_vtable,
-				       .sink_instance = &out_rows};
-	fx.late = (struct weir_emitter){.records = fx.late_buffer,
-					.capacity = 8,
-					.record_length = late_rows.record_length,
-					.sink = &capture_vtable,
-					.sink_instance = &late_rows};
-	assert_int_equal(fx.job->keyed_vtable->open(fx.job->keyed_ctx, 0, WEIR_MEM_ARENA_DEFAULT,
-						    &fx.out, &fx.late, &fx.instance),
-			 0);
+	capture_open_keyed(fx.job, &out_rows, &late_rows, &fx.out, fx.out_buffer, &fx.late,
+			   fx.late_buffer, &fx.instance);
 }
 
 static void fixture_close(void)
