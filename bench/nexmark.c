@@ -467,7 +467,7 @@ static int nx_engine_once(enum nx_query query, const struct bench_env *env, uint
 			stats.events_in, events, stats.rows_out, rows);
 		return -EPROTO;
 	}
-	struct nx_result checked;
+	struct nx_result checked = {.rows = 0};
 	rc = nx_verify(query, &layout, workers, events, &checked);
 	if (rc != 0)
 		return rc;

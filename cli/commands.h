@@ -7,6 +7,7 @@
 
 int weir_cmd_agg(int argc, char **argv);
 int weir_cmd_bench(int argc, char **argv); /* bench/bench.c */
+int weir_cmd_checkpoints(int argc, char **argv);
 int weir_cmd_flows(int argc, char **argv);
 int weir_cmd_gen(int argc, char **argv);
 int weir_cmd_topology(int argc, char **argv);

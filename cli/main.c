@@ -13,6 +13,7 @@ struct command {
 static const struct command commands[] = {
 	{"agg", weir_cmd_agg, "windowed aggregates over a CSV file"},
 	{"bench", weir_cmd_bench, "throughput of weir jobs next to a baseline, in one run"},
+	{"checkpoints", weir_cmd_checkpoints, "list and verify the checkpoints in a state dir"},
 	{"flows", weir_cmd_flows, "traffic per host, conversation or 5-tuple per window"},
 	{"gen", weir_cmd_gen, "write a synthetic transactions CSV (for demos and benchmarks)"},
 	{"topology", weir_cmd_topology, "show the machine and where workers would run"},

@@ -51,6 +51,9 @@ void weir_job_options_init(struct weir_job_options *options)
 	options->ring_slots = 64;
 	options->key_groups = WEIR_KEY_GROUPS_DEFAULT;
 	options->state_budget_mib = 1024;
+	options->checkpoint_interval_ms = 1000;
+	options->checkpoint_timeout_ms = 60000;
+	options->checkpoints_kept = 3;
 }
 
 int weir_job_fail(struct weir_job *job, int rc, const char *format, ...)
@@ -329,6 +332,8 @@ static void job_supervise(struct weir_job *job)
 			struct timespec pause = {.tv_sec = 0, .tv_nsec = 100000};
 			nanosleep(&pause, NULL);
 		}
+		if (done < job->worker_count)
+			job_checkpoint_tick(job);
 	}
 }
 
@@ -355,6 +360,13 @@ static void worker_free(struct weir_job *job, struct worker *worker)
 	weir_mem_free(worker->key_scratch, arena);
 	weir_mem_free(worker->out.records, arena);
 	weir_mem_free(worker->late.records, arena);
+	if (worker->partitions != &worker->source_partition)
+		weir_mem_free(worker->partitions, arena);
+	weir_mem_free(worker->partition_splits, arena);
+	weir_mem_free(worker->channel_blocked, arena);
+	weir_mem_free(worker->held, arena);
+	weir_mem_free(worker->held_at, arena);
+	weir_mem_free(worker->held_count, arena);
 }
 
 /* After every worker stopped: close what they opened, collect errors. */
@@ -364,8 +376,12 @@ static int job_close_workers(struct weir_job *job, int rc)
 		struct worker *worker = &job->workers[w];
 		if (worker->error != 0 && rc == 0)
 			rc = weir_job_fail(job, worker->error, "%s", worker->error_message);
-		if (worker->source_partition != NULL)
-			job->source.vtable->close(job->source.ctx, worker->source_partition);
+		for (uint32_t p = 0; p < worker->partition_count; p++) {
+			if (worker->partitions[p] != NULL)
+				job->source.vtable->close(job->source.ctx, worker->partitions[p]);
+		}
+		if (worker->store_shard != NULL)
+			job->store->shard_close(job->store_ctx, worker->store_shard);
 		if (worker->keyed_instance != NULL)
 			job->keyed_vtable->close(job->keyed_ctx, worker->keyed_instance);
 		for (uint32_t s = 0; s < 2; s++) {
@@ -409,10 +425,14 @@ int weir_job_run(struct weir_job *job)
 	if (rc == 0)
 		rc = job_plan(job);
 	if (rc == 0)
+		rc = job_checkpoint_prepare(job);
+	if (rc == 0)
 		rc = job_allocate_runtime(job);
 	if (rc != 0)
 		return rc;
 	job->ran = true;
+	if (job->recovered != NULL && job->recovered->finished)
+		return 0; /* the output was complete already (recovery finished publishing it) */
 	uint32_t n = job->worker_count;
 	uint64_t started_ns = weir_clock_ns();
 	rc = pthread_barrier_init(&job->start_barrier, NULL, n);
@@ -445,7 +465,12 @@ int weir_job_run(struct weir_job *job)
 	}
 	job->seconds = run_started_ns != 0 ? (double)(finished_ns - run_started_ns) / 1e9
 					   : (double)(weir_clock_ns() - started_ns) / 1e9;
-	return job_close_workers(job, 0);
+	bool clean = true;
+	for (uint32_t w = 0; w < n; w++)
+		clean &= job->workers[w].error == 0;
+	clean &= !atomic_load(&job->abort_requested) && job->error[0] == '\0';
+	rc = job_checkpoint_finish(job, clean);
+	return job_close_workers(job, rc);
 }
 
 void weir_job_get_stats(const struct weir_job *job, struct weir_job_stats *stats)
@@ -461,6 +486,8 @@ void weir_job_get_stats(const struct weir_job *job, struct weir_job_stats *stats
 		stats->backpressure_turns += c->backpressure_turns;
 		stats->rows_out += job->workers[w].out.emitted_count;
 	}
+	job_checkpoint_stats(job, stats);
+	stats->already_finished = job->recovered != NULL && job->recovered->finished;
 	for (uint32_t i = 0; i < job->component_count; i++) {
 		if (job->components[i].add_stats != NULL)
 			job->components[i].add_stats(job->components[i].ctx, stats);
@@ -483,6 +510,17 @@ void weir_job_report(const struct weir_job *job, void *stream_arg)
 		(unsigned long long)stats.events_in, stats.seconds, rate, stats.worker_count,
 		(unsigned long long)stats.rows_out, (unsigned long long)stats.late_updates,
 		(unsigned long long)stats.late_dropped, (unsigned long long)stats.state_full);
+	if (job->store != NULL)
+		fprintf(stream,
+			"weir: checkpoints in %s: %llu completed, %llu abandoned; took p50 %.1f ms, "
+			"p99 %.1f ms, max %.1f ms; %llu log bytes; continued from checkpoint %llu "
+			"(recovery %.3f s)\n",
+			job->state_dir, (unsigned long long)stats.checkpoints_completed,
+			(unsigned long long)stats.checkpoints_abandoned,
+			(double)stats.checkpoint_ns_p50 / 1e6, (double)stats.checkpoint_ns_p99 / 1e6,
+			(double)stats.checkpoint_ns_max / 1e6,
+			(unsigned long long)stats.checkpoint_bytes,
+			(unsigned long long)stats.recovered_epoch, stats.recovery_seconds);
 	for (uint32_t w = 0; job->workers != NULL && w < job->worker_count; w++) {
 		const struct worker *worker = &job->workers[w];
 		const struct worker_counters *c = &worker->counters;
@@ -508,6 +546,7 @@ void weir_job_destroy(struct weir_job *job)
 	}
 	if (job->topo != NULL)
 		weir_topo_destroy(job->topo);
+	job_checkpoint_free(job);
 	weir_mem_free(job->workers, WEIR_MEM_ARENA_DEFAULT);
 	weir_mem_free(job->rings, WEIR_MEM_ARENA_DEFAULT);
 	weir_mem_free(job->returns, WEIR_MEM_ARENA_DEFAULT);

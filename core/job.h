@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/checkpoint.h"
 #include "core/keygroup.h"
 #include "core/schema.h"
 #include "core/source.h"
@@ -62,6 +63,23 @@ struct weir_sink_vtable {
 	/* Main thread, once, after the workers stopped and their output was polled: a sink
 	 * that holds rows back (top-k) writes them now.  May be NULL. */
 	void (*end)(void *ctx);
+
+	/* Exactly-once (a job with a state dir).  NULL in a sink that cannot take part; such
+	 * a job is refused.  Output of epoch n is what a worker wrote between barriers n-1
+	 * and n (the last epoch: after the last barrier). */
+	/* Worker, at barrier @epoch, after its epoch-@epoch rows were written. */
+	void (*barrier)(void *instance, uint64_t epoch);
+	/* Main, before the workers start: brings the output to what checkpoint @info made
+	 * visible, finishing a publish a crash interrupted (NULL: a fresh run, empty output).
+	 * Returns: 0 or -errno (message through error()). */
+	int (*recover)(void *ctx, const struct weir_checkpoint_info *info, uint32_t sink_index);
+	/* Main, once every worker passed barrier @epoch and their output was polled: makes the
+	 * output of every epoch <= @epoch durable where it waits.  *bytes_after: the output's
+	 * length once they are published.  Returns: 0 or -errno. */
+	int (*prepare)(void *ctx, uint64_t epoch, uint64_t *bytes_after);
+	/* Main, after manifest @epoch is durable: makes epochs <= @epoch visible.
+	 * Returns: 0 or -errno. */
+	int (*publish)(void *ctx, uint64_t epoch);
 };
 
 /* A stateless step fused into the source's stage: transforms @count records of @in_length
@@ -81,6 +99,18 @@ struct weir_keyed_op_vtable {
 	/* Main thread, after every worker stopped: folds the instance's counters into @ctx
 	 * (reported through the operator's weir_component) and frees @instance. */
 	void (*close)(void *ctx, void *instance);
+
+	/* Checkpointing: all NULL in an operator whose state cannot be saved (such a job is
+	 * refused a state dir).  Context: the instance's worker. */
+	/* At barrier writer->epoch: appends what changed since the last call, or every live
+	 * entry when @full.  Returns: 0 or -errno. */
+	int (*snapshot)(void *instance, bool full, struct weir_state_writer *writer);
+	/* Recovery, before the loop: one replayed record; a later one of the same key wins. */
+	int (*restore)(void *instance, const struct weir_state_record *record);
+	/* After the last record: the event-time clock the checkpoint was taken at. */
+	void (*restored)(void *instance, int64_t watermark);
+	/* Bytes of live keyed state. */
+	uint64_t (*state_bytes)(const void *instance);
 };
 
 /* Lets the job free and report what a module attached.  Either callback may be NULL. */
@@ -115,6 +145,13 @@ int weir_job_attach_sink(struct weir_job *job, bool late, const struct weir_sink
 			 void *ctx, struct weir_component component);
 /* The schema a sink attached now will receive. */
 const struct weir_schema *weir_job_sink_schema(const struct weir_job *job, bool late);
+
+/* Makes the job checkpoint into @dir through @store (state/store.c attaches itself here).
+ * Returns: 0, -EINVAL (a store already attached). */
+int weir_job_attach_store(struct weir_job *job, const struct weir_store_vtable *store,
+			  void *ctx, const char *dir, struct weir_component component);
+/* The state dir, or NULL when the job does not checkpoint. */
+const char *weir_job_state_dir(const struct weir_job *job);
 
 uint64_t weir_clock_ns(void);
 

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 
 #include "core/batch.h"
+#include "core/checkpoint.h"
 #include "core/job.h"
 #include "core/ring.h"
 #include "core/topo.h"
@@ -45,7 +46,11 @@ struct worker {
 	int error; /* 0, or -errno that stopped this worker */
 	char error_message[256];
 
-	void *source_partition;
+	void *source_partition;	 /* the one being read: partitions[partition_current] */
+	void **partitions;	 /* [partition_count]: one per split this worker reads */
+	uint32_t *partition_splits; /* [partition_count]: their indexes in job->splits */
+	uint32_t partition_count;
+	uint32_t partition_current;
 	bool source_ended;
 	bool end_queued;
 	struct weir_wm_source wm_source;
@@ -64,9 +69,45 @@ struct worker {
 	struct weir_emitter late;
 	void *sink_instances[2];
 
+	/* Checkpoints (job->store != NULL). */
+	void *store_shard;
+	struct weir_state_writer state_writer;
+	uint64_t barrier_sent;	      /* newest barrier the source side sent */
+	/* Positions of this worker's splits are written to job->split_positions when barrier
+	 * n is sent, and to job->split_final when the source ends; the coordinator reads them
+	 * after the acks of n, which order after the barrier (or END) that carried them. */
+	_Atomic uint64_t source_ended_after; /* barrier_sent when the source ended, or MAX */
+	uint64_t events_at_barrier;
+	uint64_t events_at_end;
+	uint64_t aligning;	      /* barrier being aligned, 0: none */
+	bool *channel_blocked;	      /* [n]: delivered `aligning`, not read until aligned */
+	struct weir_batch **held;     /* [n * WORKER_HELD_MAX]: read past a barrier, kept */
+	uint32_t *held_at, *held_count; /* [n] */
+	uint64_t sealed_epoch;	      /* newest epoch sealed in the log */
+	bool snapshot_due;	      /* the next checkpoint writes all state (after recovery) */
+	struct weir_checkpoint_shard sealed; /* what sealed_epoch will report once durable */
+	struct weir_checkpoint_shard acked;  /* read by the coordinator after acked_epoch */
+	_Atomic uint64_t acked_epoch; /* newest epoch whose log is durable */
+
 	struct worker_counters counters;
 	uint64_t finished_ns;
 	_Atomic bool done;
+};
+
+/* The coordinator's record of the checkpoints of one run (main thread only). */
+struct job_checkpoints {
+	uint64_t epoch;		/* newest barrier requested */
+	bool in_flight;
+	uint64_t triggered_ns;
+	uint64_t next_trigger_ns;
+	uint64_t completed;
+	uint64_t abandoned;
+	uint64_t bytes;
+	uint64_t *durations_ns; /* completed ones, for p50/p99 */
+	uint32_t duration_count;
+	uint32_t duration_capacity;
+	uint64_t sink_bytes[2];
+	struct weir_checkpoint_info info; /* being assembled */
 };
 
 struct weir_job {
@@ -89,6 +130,19 @@ struct weir_job {
 	struct weir_schema out_schema;
 
 	struct job_sink sinks[2]; /* [0] rows, [1] late events */
+
+	/* Checkpoints: the store (state/store.c) and what recovery found. */
+	const struct weir_store_vtable *store;
+	void *store_ctx;
+	char state_dir[512];
+	struct weir_checkpoint_info *recovered; /* NULL: a fresh run */
+	double recovery_seconds;
+	struct weir_split *splits;	   /* [split_count]: what this run reads */
+	struct weir_split *split_positions; /* [split_count]: at the last barrier, per owner */
+	struct weir_split *split_final;	    /* [split_count]: where its source ended */
+	uint32_t split_count;
+	_Atomic uint64_t barrier_requested;
+	struct job_checkpoints checkpoints;
 
 	struct weir_component components[JOB_COMPONENTS_MAX];
 	uint32_t component_count;
@@ -113,6 +167,15 @@ struct weir_job {
 	double seconds;
 };
 
+#define WORKER_HELD_MAX 32u /* the dequeue burst: what may follow a barrier in one */
+
 void *weir_worker_main(void *worker);
+
+/* core/coordinator.c: checkpoints from the main thread. */
+int job_checkpoint_prepare(struct weir_job *job);  /* before the workers start */
+void job_checkpoint_tick(struct weir_job *job);	    /* each supervise turn */
+int job_checkpoint_finish(struct weir_job *job, bool clean); /* after they stopped */
+void job_checkpoint_free(struct weir_job *job);
+void job_checkpoint_stats(const struct weir_job *job, struct weir_job_stats *stats);
 
 #endif

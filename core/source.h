@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/checkpoint.h"
 #include "core/schema.h"
 
 /* What one pull did besides writing records. */
@@ -35,6 +36,20 @@ struct weir_source_vtable {
 			 struct weir_pull_status *status);
 	/* Frees a partition.  Context: main thread, after the worker stopped. */
 	void (*close)(void *ctx, void *partition);
+
+	/* A replayable source splits its input (see struct weir_split) and implements the three
+	 * below; the job then opens one partition per split with open_split instead of open.
+	 * Sources without them (live ports) cannot be checkpointed. */
+	/* Main thread: the splits of a fresh run with @worker_count workers, split i read by
+	 * worker i.  Returns: how many (<= @max), or -errno. */
+	int (*plan)(void *ctx, uint32_t worker_count, struct weir_split *splits, uint32_t max);
+	/* Opens a reader of @split, number @index of the run's @count (in input order), on the
+	 * calling worker.  Returns: 0 or -errno. */
+	int (*open_split)(void *ctx, const struct weir_split *split, uint32_t index,
+			  uint32_t count, unsigned arena, void **partition_out);
+	/* What of @partition's split is left: begin moves past everything pull() returned.
+	 * Context: the worker that opened it, between pulls. */
+	void (*position)(const void *partition, struct weir_split *split);
 };
 
 struct weir_source {

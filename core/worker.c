@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/fault.h"
 #include "core/job_priv.h"
 #include "core/mem.h"
 
@@ -79,19 +80,59 @@ static void batch_return(struct worker *worker, struct weir_batch *batch)
 	WEIR_VERIFY(sent == 1);
 }
 
+/* Takes the next batches of channel @peer: first what was kept from behind a barrier, then
+ * the ring.  Returns: how many are at *items. */
+static uint32_t channel_take(struct worker *worker, uint32_t peer, struct weir_batch ***items,
+			     struct weir_batch **burst)
+{
+	uint32_t n = peer_count(worker);
+	if (worker->held != NULL && worker->held_at[peer] < worker->held_count[peer]) {
+		*items = &worker->held[peer * WORKER_HELD_MAX + worker->held_at[peer]];
+		uint32_t got = worker->held_count[peer] - worker->held_at[peer];
+		worker->held_at[peer] = worker->held_count[peer] = 0;
+		return got;
+	}
+	*items = burst;
+	return weir_ring_dequeue_burst_spsc(worker->job->rings[peer * n + worker->id],
+					    (void **)burst, WORKER_DEQUEUE_BURST);
+}
+
+/* Barrier @batch arrived on channel @peer: stop reading it until every channel delivered
+ * the same barrier, keeping the @rest_count batches that followed it in the burst. */
+static void channel_block(struct worker *worker, uint32_t peer, const struct weir_batch *batch,
+			  struct weir_batch **rest, uint32_t rest_count)
+{
+	WEIR_ASSERT(worker->aligning == 0 || worker->aligning == batch->barrier_id);
+	WEIR_ASSERT(batch->barrier_id > worker->sealed_epoch);
+	WEIR_ASSERT(!worker->channel_blocked[peer]);
+	WEIR_ASSERT(rest_count <= WORKER_HELD_MAX);
+	worker->aligning = batch->barrier_id;
+	worker->channel_blocked[peer] = true;
+	/* rest may already point into held[]: move it down, never copy onto itself. */
+	memmove(&worker->held[peer * WORKER_HELD_MAX], rest, sizeof(*rest) * rest_count);
+	worker->held_at[peer] = 0;
+	worker->held_count[peer] = rest_count;
+}
+
 static uint32_t drain_inputs(struct worker *worker)
 {
 	struct weir_job *job = worker->job;
 	uint32_t n = peer_count(worker);
 	uint32_t work = 0;
 	bool advanced = false;
-	struct weir_batch *items[WORKER_DEQUEUE_BURST];
+	struct weir_batch *burst[WORKER_DEQUEUE_BURST];
 	for (uint32_t peer = 0; peer < n; peer++) {
-		struct weir_ring *ring = job->rings[peer * n + worker->id];
-		uint32_t got = weir_ring_dequeue_burst_spsc(ring, (void **)items,
-							    WORKER_DEQUEUE_BURST);
+		if (worker->channel_blocked != NULL && worker->channel_blocked[peer])
+			continue;
+		struct weir_batch **items;
+		uint32_t got = channel_take(worker, peer, &items, burst);
 		for (uint32_t i = 0; i < got; i++) {
 			struct weir_batch *batch = items[i];
+			if (batch->kind == WEIR_BATCH_BARRIER) {
+				channel_block(worker, peer, batch, items + i + 1, got - i - 1);
+				batch_return(worker, batch);
+				break;
+			}
 			if (batch->kind == WEIR_BATCH_END) {
 				advanced |= weir_wm_tracker_end(&worker->tracker, peer);
 			} else {
@@ -201,6 +242,68 @@ static void route(struct worker *worker, struct worker_turn_state *turn, const u
 	worker->counters.events_shuffled += count;
 }
 
+/* Pulls from the partition being read; when it ends, moves on to the worker's next split.
+ * status->ended only once the last one ended. */
+static uint32_t source_pull(struct worker *worker, uint8_t *records, uint32_t capacity,
+			    struct weir_pull_status *status)
+{
+	const struct weir_source_vtable *vtable = worker->job->source.vtable;
+	for (;;) {
+		if (worker->partition_count == 0) {
+			status->ended = true;
+			return 0;
+		}
+		uint32_t count = vtable->pull(worker->source_partition, records, capacity, status);
+		if (!status->ended || worker->partition_current + 1 >= worker->partition_count)
+			return count;
+		worker->partition_current++;
+		worker->source_partition = worker->partitions[worker->partition_current];
+		status->ended = false;
+		if (count > 0 || status->consumed > 0)
+			return count;
+	}
+}
+
+/* Where this worker's splits are now, into @out (indexed like job->splits). */
+static void record_positions(struct worker *worker, struct weir_split *out)
+{
+	const struct weir_source_vtable *vtable = worker->job->source.vtable;
+	for (uint32_t k = 0; k < worker->partition_count; k++) {
+		struct weir_split *split = &out[worker->partition_splits[k]];
+		vtable->position(worker->partitions[k], split);
+		split->max_seen = worker->wm_source.max_seen;
+	}
+}
+
+/* Source side of barrier n: positions, then the current watermark to every peer (so every
+ * shard's clock at n is the same), then barrier n on every channel, in order after the
+ * records routed before it.  Returns: false when the pool is short (try next turn). */
+static bool send_barrier(struct worker *worker, struct worker_turn_state *turn, uint64_t epoch)
+{
+	struct weir_job *job = worker->job;
+	uint32_t n = peer_count(worker);
+	WEIR_ASSERT(epoch > worker->barrier_sent);
+	if (worker->pool->free_count < 2 * n) {
+		worker->counters.backpressure_turns++;
+		return false;
+	}
+	record_positions(worker, job->split_positions);
+	worker->events_at_barrier = worker->counters.events_in;
+	for (uint32_t peer = 0; peer < n; peer++)
+		turn->wm_sent[peer] = WEIR_WATERMARK_NONE; /* make flush_filling tell everyone */
+	bool complete = flush_filling(worker, turn);
+	WEIR_VERIFY(complete); /* 2n free batches cover n flushed and n barriers */
+	for (uint32_t peer = 0; peer < n; peer++) {
+		struct weir_batch *batch = weir_batch_get(worker->pool);
+		WEIR_VERIFY(batch != NULL);
+		batch->kind = WEIR_BATCH_BARRIER;
+		batch->barrier_id = epoch;
+		pending_append(worker, peer, batch);
+	}
+	worker->barrier_sent = epoch;
+	return true;
+}
+
 /* Runs the stateless stages over the @count records at @in (the source's output).
  * Returns: where their output is; *count becomes its record count. */
 static const uint8_t *run_stages(struct worker *worker, const uint8_t *in, uint32_t *count)
@@ -232,9 +335,7 @@ static uint32_t pull_source(struct worker *worker, struct worker_turn_state *tur
 		return 0;
 	}
 	struct weir_pull_status status = {.ended = false, .consumed = 0, .lent = NULL};
-	uint32_t count = job->source.vtable->pull(worker->source_partition,
-						  worker->stage_buffers[0], job->pull_records,
-						  &status);
+	uint32_t count = source_pull(worker, worker->stage_buffers[0], job->pull_records, &status);
 	const uint8_t *pulled = status.lent != NULL ? status.lent : worker->stage_buffers[0];
 	bool ended = status.ended;
 	WEIR_ASSERT(count <= job->pull_records);
@@ -262,6 +363,12 @@ static void queue_end(struct worker *worker, struct worker_turn_state *turn)
 	uint32_t n = peer_count(worker);
 	if (!flush_filling(worker, turn) || worker->pool->free_count < n)
 		return;
+	if (worker->job->store != NULL) {
+		record_positions(worker, worker->job->split_final);
+		worker->events_at_end = worker->counters.events_in;
+		atomic_store_explicit(&worker->source_ended_after, worker->barrier_sent,
+				      memory_order_release);
+	}
 	for (uint32_t peer = 0; peer < n; peer++) {
 		struct weir_batch *batch = weir_batch_get(worker->pool);
 		WEIR_VERIFY(batch != NULL);
@@ -269,6 +376,95 @@ static void queue_end(struct worker *worker, struct worker_turn_state *turn)
 		pending_append(worker, peer, batch);
 	}
 	worker->end_queued = true;
+}
+
+static int worker_fail(struct worker *worker, int rc, const char *what);
+
+/* Every channel delivered barrier `aligning` or has ended. */
+static bool aligned(const struct worker *worker)
+{
+	for (uint32_t peer = 0; peer < peer_count(worker); peer++) {
+		if (!worker->channel_blocked[peer] && !worker->tracker.channel_ended[peer])
+			return false;
+	}
+	return true;
+}
+
+/* Shard side of barrier n, once aligned: the state that changed (all of it after recovery or
+ * when the log asks to compact), the epoch's rows to the sinks, the log sealed.  The ack
+ * follows when the log is durable (poll_durable).  Returns: 0 or -errno. */
+static int complete_barrier(struct worker *worker)
+{
+	struct weir_job *job = worker->job;
+	const struct weir_keyed_op_vtable *op = job->keyed_vtable;
+	uint64_t epoch = worker->aligning;
+	WEIR_ASSERT(epoch > worker->sealed_epoch);
+	uint64_t live = op->state_bytes(worker->keyed_instance);
+	bool full = job->store->snapshot_begin(worker->store_shard, live, worker->snapshot_due);
+	worker->state_writer.epoch = epoch;
+	worker->state_writer.records = 0;
+	int rc = op->snapshot(worker->keyed_instance, full, &worker->state_writer);
+	if (rc == 0)
+		rc = worker->state_writer.error;
+	if (rc != 0)
+		return worker_fail(worker, rc, "writing its state to the log");
+	weir_emitter_flush(&worker->out);
+	weir_emitter_flush(&worker->late);
+	for (uint32_t s = 0; s < 2; s++) {
+		if (job->sinks[s].vtable != NULL)
+			job->sinks[s].vtable->barrier(worker->sink_instances[s], epoch);
+	}
+	rc = job->store->seal(worker->store_shard, epoch);
+	if (rc != 0)
+		return worker_fail(worker, rc, "sealing its log");
+	worker->snapshot_due = false;
+	worker->sealed = (struct weir_checkpoint_shard){
+		.watermark = worker->tracker.current,
+		.state_bytes = live,
+		.snapshot = full,
+	};
+	worker->sealed_epoch = epoch;
+	weir_fault_point("checkpoint.sealed");
+	for (uint32_t peer = 0; peer < peer_count(worker); peer++)
+		worker->channel_blocked[peer] = false;
+	worker->aligning = 0;
+	return 0;
+}
+
+/* Acknowledges the sealed epoch once its log is durable.  Returns: 0 or -errno. */
+static int poll_durable(struct worker *worker)
+{
+	uint64_t durable = 0;
+	struct weir_log_position position;
+	uint64_t appended = 0;
+	int rc = worker->job->store->poll(worker->store_shard, &durable, &position, &appended);
+	if (rc != 0)
+		return worker_fail(worker, rc, "writing its log (the checkpoint is not durable)");
+	if (durable < worker->sealed_epoch || durable <= atomic_load(&worker->acked_epoch))
+		return 0;
+	worker->acked = worker->sealed;
+	worker->acked.log = position;
+	worker->acked.appended_bytes = appended;
+	atomic_store_explicit(&worker->acked_epoch, durable, memory_order_release);
+	return 0;
+}
+
+/* One turn's checkpoint work.  Returns: 0 or -errno (the worker stops). */
+static int checkpoint_turn(struct worker *worker, struct worker_turn_state *turn)
+{
+	struct weir_job *job = worker->job;
+	uint64_t requested = atomic_load_explicit(&job->barrier_requested, memory_order_acquire);
+	if (requested > worker->barrier_sent && !worker->source_ended && !worker->end_queued)
+		send_barrier(worker, turn, requested);
+	if (worker->aligning != 0 && aligned(worker)) {
+		int rc = complete_barrier(worker);
+		if (rc != 0)
+			return rc;
+	}
+	if (worker->sealed_epoch > atomic_load_explicit(&worker->acked_epoch,
+							memory_order_relaxed))
+		return poll_durable(worker);
+	return 0;
 }
 
 static void idle_backoff(struct worker_turn_state *turn)
@@ -292,9 +488,8 @@ static void stateless_loop(struct worker *worker)
 	while (!atomic_load_explicit(&job->abort_requested, memory_order_relaxed)) {
 		worker->counters.turns++;
 		struct weir_pull_status status = {.ended = false, .consumed = 0, .lent = NULL};
-		uint32_t count = job->source.vtable->pull(worker->source_partition,
-							  worker->stage_buffers[0],
-							  job->pull_records, &status);
+		uint32_t count = source_pull(worker, worker->stage_buffers[0], job->pull_records,
+					     &status);
 		WEIR_ASSERT(count <= job->pull_records);
 		worker->counters.events_in += count;
 		uint32_t produced = count;
@@ -325,6 +520,14 @@ static void worker_loop(struct worker *worker, struct worker_turn_state *turn)
 		worker->counters.turns++;
 		uint32_t work = drain_inputs(worker);
 		work += drain_returns(worker);
+		if (job->store != NULL) {
+			int rc = checkpoint_turn(worker, turn);
+			if (rc != 0) {
+				worker->error = rc;
+				atomic_store(&job->abort_requested, true);
+				return;
+			}
+		}
 		pending_flush(worker);
 		if (!worker->source_ended) {
 			if (worker->pending_count == 0)
@@ -377,6 +580,17 @@ static int worker_fail(struct worker *worker, int rc, const char *what)
 		 worker->id, what, strerror(-rc));
 	return rc;
 }
+
+/* Like worker_fail, with a message that already says what and where. */
+static int worker_fail_message(struct worker *worker, int rc, const char *message)
+{
+	snprintf(worker->error_message, sizeof(worker->error_message), "worker %u: %s",
+		 worker->id, message[0] != '\0' ? message : strerror(-rc));
+	return rc;
+}
+
+static int open_source(struct worker *worker);
+static int checkpoint_setup(struct worker *worker);
 
 /* Everything a worker owns is made on its own thread, after it is bound to its CPU and node,
  * so its memory comes from its node: its pool, the rings it reads, its operator state. */
@@ -449,10 +663,109 @@ static int worker_setup(struct worker *worker)
 		if (rc != 0)
 			return worker_fail(worker, rc, "opening its window operator");
 	}
-	rc = job->source.vtable->open(job->source.ctx, worker->id, n, arena,
-				      &worker->source_partition);
+	if (job->store != NULL) {
+		rc = checkpoint_setup(worker);
+		if (rc != 0)
+			return rc;
+	}
+	return open_source(worker);
+}
+
+/* Opens this worker's splits (i % n == id), or its partition of a source without splits. */
+static int open_source(struct worker *worker)
+{
+	struct weir_job *job = worker->job;
+	uint32_t n = job->worker_count;
+	unsigned arena = worker->arena;
+	int rc;
+	if (job->source.vtable->open_split == NULL) {
+		rc = job->source.vtable->open(job->source.ctx, worker->id, n, arena,
+					      &worker->source_partition);
+		if (rc != 0)
+			return worker_fail(worker, rc, "opening its source partition");
+		worker->partitions = &worker->source_partition;
+		worker->partition_count = 1;
+		return 0;
+	}
+	uint32_t mine = job->split_count / n + (worker->id < job->split_count % n ? 1 : 0);
+	worker->partitions = weir_mem_alloc(sizeof(void *) * (mine + 1), 8, arena);
+	worker->partition_splits = weir_mem_alloc(sizeof(uint32_t) * (mine + 1), 8, arena);
+	if (worker->partitions == NULL || worker->partition_splits == NULL)
+		return worker_fail(worker, -ENOMEM, "allocating its source partitions");
+	int64_t max_seen = WEIR_WATERMARK_NONE;
+	for (uint32_t i = worker->id; i < job->split_count; i += n) {
+		const struct weir_split *split = &job->splits[i];
+		rc = job->source.vtable->open_split(job->source.ctx, split, i, job->split_count,
+						    arena,
+						    &worker->partitions[worker->partition_count]);
+		if (rc != 0)
+			return worker_fail(worker, rc, "opening its source partition");
+		worker->partition_splits[worker->partition_count++] = i;
+		/* Several splits: the slowest one's clock, so none of them turns late. */
+		if (split->max_seen != WEIR_WATERMARK_NONE &&
+		    (max_seen == WEIR_WATERMARK_NONE || split->max_seen < max_seen))
+			max_seen = split->max_seen;
+	}
+	WEIR_ASSERT(worker->partition_count == mine);
+	worker->wm_source.max_seen = max_seen;
+	worker->source_partition = mine > 0 ? worker->partitions[0] : NULL;
+	return 0;
+}
+
+static int replay_record(void *ctx, const struct weir_state_record *record)
+{
+	struct worker *worker = ctx;
+	return worker->job->keyed_vtable->restore(worker->keyed_instance, record);
+}
+
+/* The shard's log, and its state from the checkpoint the run continues from. */
+static int checkpoint_setup(struct worker *worker)
+{
+	struct weir_job *job = worker->job;
+	uint32_t n = job->worker_count;
+	char message[256] = "";
+	atomic_store(&worker->source_ended_after, UINT64_MAX);
+	worker->channel_blocked = weir_mem_alloc(sizeof(bool) * n, 8, worker->arena);
+	worker->held = weir_mem_alloc(sizeof(void *) * n * WORKER_HELD_MAX, 64, worker->arena);
+	worker->held_at = weir_mem_alloc(sizeof(uint32_t) * n, 8, worker->arena);
+	worker->held_count = weir_mem_alloc(sizeof(uint32_t) * n, 8, worker->arena);
+	if (worker->channel_blocked == NULL || worker->held == NULL || worker->held_at == NULL ||
+	    worker->held_count == NULL)
+		return worker_fail(worker, -ENOMEM, "allocating its barrier state");
+	memset(worker->channel_blocked, 0, sizeof(bool) * n);
+	memset(worker->held_at, 0, sizeof(uint32_t) * n);
+	memset(worker->held_count, 0, sizeof(uint32_t) * n);
+	int rc = job->store->shard_open(job->store_ctx, worker->id, worker->arena,
+					&worker->store_shard, message, sizeof(message));
 	if (rc != 0)
-		return worker_fail(worker, rc, "opening its source partition");
+		return worker_fail_message(worker, rc, message);
+	worker->state_writer = (struct weir_state_writer){
+		.store = job->store,
+		.shard = worker->store_shard,
+		.seed = job->seed,
+		.key_groups = job->options.key_groups,
+	};
+	worker->snapshot_due = true; /* the first checkpoint of a run starts a snapshot */
+	const struct weir_checkpoint_info *info = job->recovered;
+	if (info == NULL)
+		return 0;
+	uint32_t first, end;
+	weir_key_group_range(worker->id, job->options.key_groups, n, &first, &end);
+	rc = job->store->replay(job->store_ctx, info, first, end, replay_record, worker, message,
+				sizeof(message));
+	if (rc != 0)
+		return worker_fail_message(worker, rc, message);
+	/* With as many shards as before, each takes its own clock back; otherwise the
+	 * smallest, so nothing turns late that was not (they are equal without idleness). */
+	int64_t watermark = INT64_MAX;
+	for (uint32_t s = 0; s < info->worker_count; s++) {
+		if (info->shards[s].watermark < watermark)
+			watermark = info->shards[s].watermark;
+	}
+	if (info->worker_count == n)
+		watermark = info->shards[worker->id].watermark;
+	job->keyed_vtable->restored(worker->keyed_instance, watermark);
+	worker->tracker.current = watermark;
 	return 0;
 }
 

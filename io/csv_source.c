@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <liburing.h>
 #include <stdbool.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/assert.h"
+#include "core/batch.h"
 #include "core/mem.h"
 
 #define CSV_CHUNK WEIR_CSV_CHUNK_LENGTH
@@ -438,20 +440,23 @@ static int partition_start_reads(struct csv_partition *part)
 	return 0;
 }
 
-static int csv_open(void *ctx, uint32_t partition, uint32_t partition_count, unsigned arena,
-		    void **partition_out)
+/* Opens a reader of bytes [begin, end) of the file, number @index of @count. */
+static int open_range(const struct weir_csv_source *source, uint64_t begin, uint64_t end,
+		      uint32_t index, uint32_t count, unsigned arena, void **partition_out)
 {
-	const struct weir_csv_source *source = ctx;
-	WEIR_VERIFY(source != NULL && partition_out != NULL);
-	WEIR_VERIFY(partition < partition_count);
+	WEIR_VERIFY(begin <= end && end <= source->file_length);
+	WEIR_VERIFY(begin >= source->data_begin || begin == end);
 	struct csv_partition *part = weir_mem_alloc(sizeof(*part), WEIR_CACHE_LINE, arena);
 	if (part == NULL)
 		return -ENOMEM;
 	part->source = source;
-	part->index = partition;
-	part->count = partition_count;
+	part->index = index;
+	part->count = count;
 	part->arena = arena;
 	part->current = -1;
+	part->begin = begin;
+	part->end = end;
+	part->next_offset = begin;
 	int rc = -ENOMEM;
 	for (int i = 0; i < 2; i++) {
 		part->chunks[i].memory = weir_mem_alloc(2 * (size_t)CSV_CHUNK,
@@ -459,14 +464,6 @@ static int csv_open(void *ctx, uint32_t partition, uint32_t partition_count, uns
 		if (part->chunks[i].memory == NULL)
 			goto err_free_partition;
 	}
-	char *scratch = part->chunks[0].memory; /* free until the first read is prepared */
-	rc = partition_begin(source, partition, partition_count, scratch, &part->begin);
-	if (rc == 0)
-		rc = partition_begin(source, partition + 1, partition_count, scratch, &part->end);
-	if (rc != 0)
-		goto err_free_partition;
-	WEIR_VERIFY(part->begin <= part->end);
-	part->next_offset = part->begin;
 	if (part->begin == part->end) {
 		part->ended = true; /* an empty partition needs no ring */
 	} else {
@@ -483,6 +480,85 @@ err_exit_ring:
 err_free_partition:
 	partition_free(part);
 	return rc;
+}
+
+/* Split i of a fresh run: [begin_i, begin_i+1), as the header of csv_source.h defines. */
+static int plan_range(const struct weir_csv_source *source, uint32_t index, uint32_t count,
+		      char *scratch, uint64_t *begin, uint64_t *end)
+{
+	int rc = partition_begin(source, index, count, scratch, begin);
+	if (rc == 0)
+		rc = partition_begin(source, index + 1, count, scratch, end);
+	WEIR_ASSERT(rc != 0 || *begin <= *end);
+	return rc;
+}
+
+static int csv_open(void *ctx, uint32_t partition, uint32_t partition_count, unsigned arena,
+		    void **partition_out)
+{
+	const struct weir_csv_source *source = ctx;
+	WEIR_VERIFY(source != NULL && partition_out != NULL);
+	WEIR_VERIFY(partition < partition_count);
+	char *scratch = weir_mem_alloc(CSV_SCAN_WINDOW, 64, arena);
+	if (scratch == NULL)
+		return -ENOMEM;
+	uint64_t begin, end;
+	int rc = plan_range(source, partition, partition_count, scratch, &begin, &end);
+	weir_mem_free(scratch, arena);
+	if (rc != 0)
+		return rc;
+	return open_range(source, begin, end, partition, partition_count, arena, partition_out);
+}
+
+static int csv_plan(void *ctx, uint32_t worker_count, struct weir_split *splits, uint32_t max)
+{
+	const struct weir_csv_source *source = ctx;
+	WEIR_VERIFY(worker_count >= 1);
+	uint32_t count = worker_count < max ? worker_count : max;
+	char *scratch = weir_mem_alloc(CSV_SCAN_WINDOW, 64, WEIR_MEM_ARENA_DEFAULT);
+	if (scratch == NULL)
+		return -ENOMEM;
+	int rc = 0;
+	for (uint32_t i = 0; i < count && rc == 0; i++) {
+		splits[i] = (struct weir_split){.step = 1, .max_seen = WEIR_WATERMARK_NONE};
+		rc = plan_range(source, i, count, scratch, &splits[i].begin, &splits[i].end);
+	}
+	weir_mem_free(scratch, WEIR_MEM_ARENA_DEFAULT);
+	return rc != 0 ? rc : (int)count;
+}
+
+static int csv_open_split(void *ctx, const struct weir_split *split, uint32_t index,
+			  uint32_t count, unsigned arena, void **partition_out)
+{
+	const struct weir_csv_source *source = ctx;
+	WEIR_VERIFY(index < count);
+	if (split->begin > split->end || split->end > source->file_length ||
+	    (split->begin < source->data_begin && split->begin != split->end)) {
+		fprintf(stderr, "weir: %s: a checkpoint's position [%llu, %llu) is not in this "
+				"file of %llu bytes (was it changed?)\n",
+			source->path, (unsigned long long)split->begin,
+			(unsigned long long)split->end, (unsigned long long)source->file_length);
+		return -ESPIPE;
+	}
+	return open_range(source, split->begin, split->end, index, count, arena, partition_out);
+}
+
+/* The file offset of the first byte not yet parsed: the next line to take. */
+static void csv_position(const void *partition, struct weir_split *split)
+{
+	const struct csv_partition *part = partition;
+	split->end = part->end;
+	split->step = 1;
+	if (part->ended || part->current < 0) {
+		split->begin = part->ended ? part->end : part->begin;
+		return;
+	}
+	const struct csv_chunk *chunk = &part->chunks[part->current];
+	/* The carry area sits right before the data area and holds the bytes right before
+	 * chunk->offset, so one subtraction covers both. */
+	int64_t into = part->cursor - chunk_data(chunk);
+	split->begin = (uint64_t)((int64_t)chunk->offset + into);
+	WEIR_ASSERT(split->begin >= part->begin && split->begin <= part->end);
 }
 
 /* Copies @part's counters into the source's slot for it.  The slots are allocated here, on the
@@ -524,6 +600,9 @@ static const struct weir_source_vtable csv_vtable = {
 	.open = csv_open,
 	.pull = csv_pull,
 	.close = csv_close,
+	.plan = csv_plan,
+	.open_split = csv_open_split,
+	.position = csv_position,
 };
 
 /* ---- the source ---- */

@@ -16,12 +16,14 @@
 #include "core/mem.h"
 #include "core/ring.h"
 #include "core/topo.h"
+#include "io/stage.h"
 
 #define SINK_CHUNK_BYTES (64u * 1024u)
 #define SINK_CHUNKS_PER_WORKER 8u
 
 struct sink_chunk {
 	uint32_t length;
+	uint64_t epoch; /* staged mode: the checkpoint epoch its rows belong to */
 	char data[SINK_CHUNK_BYTES];
 };
 
@@ -34,6 +36,7 @@ struct sink_worker {
 	struct sink_chunk *chunks;	/* SINK_CHUNKS_PER_WORKER of them */
 	const struct text_sink *sink;
 	uint64_t waits;			/* times this worker waited for a chunk */
+	uint64_t epoch;			/* staged mode: epoch of the rows being written */
 	unsigned arena;
 };
 
@@ -60,6 +63,12 @@ struct text_sink {
 	struct topk_window *windows;
 	uint32_t window_count;
 	uint32_t window_capacity;
+	/* Staged mode (the job has a state dir): rows reach the file only through the stage,
+	 * epoch by epoch, once each epoch's checkpoint is durable. */
+	struct weir_stage *stage;
+	uint64_t first_epoch; /* of this run: one past the checkpoint it continues from */
+	char header[WEIR_SCHEMA_FIELDS_MAX * WEIR_FIELD_NAME_MAX + 2];
+	size_t header_length;
 };
 
 struct topk_window {
@@ -285,6 +294,7 @@ static int sink_open(void *ctx, uint32_t worker_id, unsigned arena, void **insta
 	}
 	worker->sink = sink;
 	worker->arena = arena;
+	worker->epoch = sink->first_epoch;
 	int rc = weir_ring_init(&worker->to_main, worker->to_main_slots, SINK_CHUNKS_PER_WORKER);
 	rc |= weir_ring_init(&worker->back, worker->back_slots, SINK_CHUNKS_PER_WORKER);
 	WEIR_VERIFY(rc == 0);
@@ -303,6 +313,7 @@ static int sink_open(void *ctx, uint32_t worker_id, unsigned arena, void **insta
 
 static void chunk_send(struct sink_worker *worker)
 {
+	worker->current->epoch = worker->epoch;
 	uint32_t sent = weir_ring_enqueue_burst_spsc(&worker->to_main,
 						     (void *const *)&worker->current, 1);
 	/* to_main has a slot for every chunk this worker owns. */
@@ -474,6 +485,14 @@ static void sink_end(void *ctx)
 	weir_mem_free(line, WEIR_MEM_ARENA_DEFAULT);
 }
 
+static void stage_chunk(struct text_sink *sink, const struct sink_chunk *chunk)
+{
+	if (sink->error[0] != '\0' || chunk->length == 0)
+		return;
+	if (weir_stage_append(sink->stage, chunk->epoch, chunk->data, chunk->length) != 0)
+		snprintf(sink->error, sizeof(sink->error), "%s", weir_stage_error(sink->stage));
+}
+
 static uint32_t sink_poll_main(void *ctx)
 {
 	struct text_sink *sink = ctx;
@@ -490,6 +509,8 @@ static uint32_t sink_poll_main(void *ctx)
 				for (uint32_t at = 0; at < chunk->length;
 				     at += sink->schema.record_length)
 					topk_offer(sink, (const uint8_t *)chunk->data + at);
+			} else if (sink->stage != NULL) {
+				stage_chunk(sink, chunk);
 			} else {
 				sink_write_all(sink, chunk->data, chunk->length);
 			}
@@ -532,9 +553,76 @@ static const struct weir_sink_vtable text_sink_vtable = {
 	.end = sink_end,
 };
 
+/* ---- staged mode: the sink's part of a checkpoint ---- */
+
+static void staged_barrier(void *instance, uint64_t epoch)
+{
+	struct sink_worker *worker = instance;
+	WEIR_ASSERT(epoch >= worker->epoch);
+	if (worker->current->length > 0)
+		chunk_send(worker); /* tagged with the epoch ending here */
+	worker->epoch = epoch + 1;
+}
+
+/* The stage's error, as the sink's (the job reports it through error()). */
+static int staged_result(struct text_sink *sink, int rc)
+{
+	if (rc != 0 && sink->error[0] == '\0')
+		snprintf(sink->error, sizeof(sink->error), "%s", weir_stage_error(sink->stage));
+	return rc;
+}
+
+static int staged_recover(void *ctx, const struct weir_checkpoint_info *info, uint32_t index)
+{
+	struct text_sink *sink = ctx;
+	(void)index;
+	sink->first_epoch = info != NULL ? info->epoch + 1 : 1;
+	if (sink->stage == NULL)
+		return 0; /* discarded rows: nothing to keep */
+	int rc = weir_stage_recover(sink->stage, info, sink->header, sink->header_length);
+	sink->bytes_written = weir_stage_published_length(sink->stage);
+	return staged_result(sink, rc);
+}
+
+static int staged_prepare(void *ctx, uint64_t epoch, uint64_t *bytes_after)
+{
+	struct text_sink *sink = ctx;
+	*bytes_after = 0;
+	if (sink->error[0] != '\0')
+		return -EIO;
+	if (sink->stage == NULL)
+		return 0;
+	return staged_result(sink, weir_stage_prepare(sink->stage, epoch, bytes_after));
+}
+
+static int staged_publish(void *ctx, uint64_t epoch)
+{
+	struct text_sink *sink = ctx;
+	if (sink->stage == NULL)
+		return 0;
+	int rc = weir_stage_publish(sink->stage, epoch);
+	sink->bytes_written = weir_stage_published_length(sink->stage);
+	return staged_result(sink, rc);
+}
+
+static const struct weir_sink_vtable staged_sink_vtable = {
+	.open = sink_open,
+	.write = sink_write,
+	.finish = sink_finish,
+	.poll_main = sink_poll_main,
+	.close = sink_close,
+	.error = sink_error,
+	.end = sink_end,
+	.barrier = staged_barrier,
+	.recover = staged_recover,
+	.prepare = staged_prepare,
+	.publish = staged_publish,
+};
+
 static void sink_destroy(void *ctx)
 {
 	struct text_sink *sink = ctx;
+	weir_stage_destroy(sink->stage);
 	if (sink->owns_fd)
 		close(sink->fd);
 	for (uint32_t w = 0; w < sink->window_count; w++)
@@ -559,7 +647,7 @@ static void sink_report(void *ctx, FILE *stream)
 
 static void csv_header(struct text_sink *sink)
 {
-	char line[WEIR_SCHEMA_FIELDS_MAX * WEIR_FIELD_NAME_MAX + 2];
+	char *line = sink->header;
 	size_t at = 0;
 	for (uint32_t i = 0; i < sink->schema.field_count; i++) {
 		size_t length = strlen(sink->schema.fields[i].name);
@@ -569,7 +657,7 @@ static void csv_header(struct text_sink *sink)
 		at += length;
 	}
 	line[at++] = '\n';
-	sink_write_all(sink, line, at);
+	sink->header_length = at;
 }
 
 /* An integer output column's offset, or a job error naming it. */
@@ -619,12 +707,22 @@ static int attach_text_sink(struct weir_job *job, bool late,
 	sink->row_length_max = sink->row_format.length_max;
 	WEIR_VERIFY(sink->row_length_max <= SINK_CHUNK_BYTES);
 	bool to_stdout = format != WEIR_FORMAT_DISCARD && (path == NULL || strcmp(path, "-") == 0);
+	const char *state_dir = weir_job_state_dir(job);
+	if (state_dir != NULL && (to_stdout || options->top_k > 0)) {
+		weir_mem_free(sink, WEIR_MEM_ARENA_DEFAULT);
+		return weir_job_fail(job, -EINVAL,
+				     "sink: with a state dir, output goes to a file (--out), and "
+				     "without --top, so that it can be committed with checkpoints");
+	}
 	if (format == WEIR_FORMAT_DISCARD)
 		path = "(discarded)";
 	snprintf(sink->path, sizeof(sink->path), "%s", to_stdout ? "standard output" : path);
 	sink->fd = STDOUT_FILENO;
 	if (!to_stdout && format != WEIR_FORMAT_DISCARD) {
-		sink->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		/* Staged: the file is cut back to its last checkpoint at recovery, not now. */
+		int flags = state_dir != NULL ? O_RDWR | O_CREAT | O_CLOEXEC
+					      : O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
+		sink->fd = open(path, flags, 0644);
 		if (sink->fd < 0) {
 			rc = -errno;
 			weir_mem_free(sink, WEIR_MEM_ARENA_DEFAULT);
@@ -637,7 +735,20 @@ static int attach_text_sink(struct weir_job *job, bool late,
 		csv_header(sink);
 	struct weir_component component = {
 		.ctx = sink, .destroy = sink_destroy, .report = sink_report};
-	return weir_job_attach_sink(job, late, &text_sink_vtable, sink, component);
+	if (state_dir == NULL) {
+		sink_write_all(sink, sink->header, sink->header_length);
+		return weir_job_attach_sink(job, late, &text_sink_vtable, sink, component);
+	}
+	if (format != WEIR_FORMAT_DISCARD) {
+		char message[400] = "";
+		rc = weir_stage_create(&sink->stage, state_dir, late ? 1 : 0, sink->fd, sink->path,
+				       message, sizeof(message));
+		if (rc != 0) {
+			sink_destroy(sink);
+			return weir_job_fail(job, rc, "sink: %s", message);
+		}
+	}
+	return weir_job_attach_sink(job, late, &staged_sink_vtable, sink, component);
 }
 
 int weir_job_sink(struct weir_job *job, const char *path, enum weir_format format)

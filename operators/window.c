@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <float.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,7 @@ struct agg_output {
  * HyperLogLog per distinct column. */
 struct cell {
 	uint32_t next_in_pane;
-	uint32_t unused;
+	uint32_t dirty; /* changed since the last checkpoint; its id is in the dirty list */
 	uint64_t count;
 	union agg_value values[]; /* 3 per column: sum, min, max */
 };
@@ -110,6 +111,13 @@ struct window_instance {
 	struct window_lookahead lookahead[WINDOW_LOOKAHEAD];
 	uint8_t *lookahead_keys; /* WINDOW_LOOKAHEAD keys with their panes */
 	struct cell *scratch;
+	/* Checkpoints: cells changed since the last one.  Tracked from the first checkpoint
+	 * (a full one) on; a list that could not grow makes the next one full too. */
+	bool tracking;
+	bool dirty_overflow;
+	uint32_t *dirty;
+	uint32_t dirty_count;
+	uint32_t dirty_capacity;
 	uint64_t late_updates;
 	uint64_t late_dropped;
 	uint64_t state_full;
@@ -314,12 +322,13 @@ static uint64_t pane_hash(int64_t pane)
 /* Finds or makes the cell of (key, pane) and links new cells into their pane. */
 /* @cell_key: the key followed by the pane index, @length bytes, hashed into @hash. */
 static struct cell *cell_for(struct window_instance *w, const uint8_t *cell_key,
-			     uint32_t length, uint64_t hash, int64_t pane)
+			     uint32_t length, uint64_t hash, int64_t pane, uint32_t *id_out)
 {
 	bool inserted;
 	uint32_t id = weir_table_upsert(w->cells, cell_key, length, hash, &inserted);
 	if (id == WEIR_TABLE_NONE)
 		return NULL;
+	*id_out = id;
 	struct cell *cell = weir_table_value(w->cells, id);
 	if (!inserted)
 		return cell;
@@ -369,6 +378,23 @@ static void reemit_fired(struct window_instance *w, uint32_t key_length, int64_t
 	w->late_updates++;
 }
 
+static void mark_dirty(struct window_instance *w, struct cell *cell, uint32_t id)
+{
+	if (w->dirty_count == w->dirty_capacity) {
+		uint32_t capacity = w->dirty_capacity == 0 ? 1024 : w->dirty_capacity * 2;
+		uint32_t *bigger = weir_mem_realloc(w->dirty, sizeof(uint32_t) * capacity,
+						    w->arena);
+		if (bigger == NULL) {
+			w->dirty_overflow = true; /* the next checkpoint writes everything */
+			return;
+		}
+		w->dirty = bigger;
+		w->dirty_capacity = capacity;
+	}
+	cell->dirty = 1;
+	w->dirty[w->dirty_count++] = id;
+}
+
 /* Encodes record @i's (key, pane) into lookahead slot i % WINDOW_LOOKAHEAD, hashes it, and
  * prefetches its index slot, so the lookup WINDOW_LOOKAHEAD records later finds it cached. */
 static void lookahead_prepare(struct window_instance *w, const uint8_t *records, uint32_t i)
@@ -401,12 +427,15 @@ static void window_process(void *instance, const uint8_t *records, uint32_t coun
 			    w->watermark) {
 			late_output(w, record, op->record_length);
 		} else {
+			uint32_t id = WEIR_TABLE_NONE;
 			struct cell *cell =
-				cell_for(w, slot->key, key_length + 8, slot->hash, pane);
+				cell_for(w, slot->key, key_length + 8, slot->hash, pane, &id);
 			if (cell != NULL)
 				cell_add_record(op, cell, record);
 			else
 				w->state_full++;
+			if (cell != NULL && w->tracking && cell->dirty == 0)
+				mark_dirty(w, cell, id);
 			if (cell != NULL && w->fired_end != WEIR_WATERMARK_NONE &&
 			    pane_first_window(op, pane) * op->spec.slide + op->spec.size <=
 				    w->fired_end) {
@@ -477,6 +506,15 @@ static void evict_pane(struct window_instance *w, int64_t pane)
 	weir_table_remove(w->panes, pane_id);
 }
 
+/* End of the last window that ends at or before @watermark, or WEIR_WATERMARK_NONE. */
+static int64_t settled_end(const struct window_op *op, int64_t watermark)
+{
+	if (watermark == WEIR_WATERMARK_NONE || watermark < INT64_MIN + op->spec.size)
+		return WEIR_WATERMARK_NONE;
+	return weir_floor_div(watermark - op->spec.size, op->spec.slide) * op->spec.slide +
+	       op->spec.size;
+}
+
 static void window_advance(void *instance, int64_t watermark)
 {
 	struct window_instance *w = instance;
@@ -502,6 +540,14 @@ static void window_advance(void *instance, int64_t watermark)
 		fire_window(w, window);
 		w->fired_end = end;
 	}
+	/* Windows ending by the watermark are settled whether they had rows or not, so the
+	 * state after a barrier is a function of the watermark alone (a restart at a
+	 * checkpoint needs only the clock back), and a late event into an empty settled
+	 * window emits its row right away, as into a fired one. */
+	int64_t settled = settled_end(op, watermark);
+	if (settled != WEIR_WATERMARK_NONE &&
+	    (w->fired_end == WEIR_WATERMARK_NONE || settled > w->fired_end))
+		w->fired_end = settled;
 	uint32_t evicted = 0;
 	while (evicted < w->live_count) {
 		int64_t last_end = pane_last_end(op, w->live[evicted]);
@@ -517,9 +563,91 @@ static void window_advance(void *instance, int64_t watermark)
 	weir_emitter_flush(w->late);
 }
 
+/* ---- checkpoints ---- */
+
+#define WINDOW_RECORD_CELL 1u
+
+/* A cell's saved value: everything after its pane link and dirty flag. */
+static uint32_t cell_saved_length(const struct window_op *op)
+{
+	return op->cell_length - (uint32_t)offsetof(struct cell, count);
+}
+
+static int put_cell(struct window_instance *w, struct weir_state_writer *writer, uint32_t id)
+{
+	struct cell *cell = weir_table_value(w->cells, id);
+	uint32_t length;
+	const uint8_t *key = weir_table_key(w->cells, id, &length);
+	cell->dirty = 0;
+	return weir_state_put(writer, WINDOW_RECORD_CELL, key, length, length - 8, &cell->count,
+			      cell_saved_length(w->op));
+}
+
+static int window_snapshot(void *instance, bool full, struct weir_state_writer *writer)
+{
+	struct window_instance *w = instance;
+	int rc = 0;
+	if (full || w->dirty_overflow || !w->tracking) {
+		for (uint32_t id = 0; id < w->cells->high_water && rc == 0; id++) {
+			if (weir_table_live(w->cells, id))
+				rc = put_cell(w, writer, id);
+		}
+	} else {
+		for (uint32_t i = 0; i < w->dirty_count && rc == 0; i++) {
+			uint32_t id = w->dirty[i];
+			/* Evicted since (then the restore drops it by the clock) or listed twice
+			 * after its id was reused: the flag says whether it is still owed. */
+			if (weir_table_live(w->cells, id) &&
+			    ((struct cell *)weir_table_value(w->cells, id))->dirty != 0)
+				rc = put_cell(w, writer, id);
+		}
+	}
+	w->dirty_count = 0;
+	w->dirty_overflow = false;
+	w->tracking = true;
+	return rc;
+}
+
+static int window_restore(void *instance, const struct weir_state_record *record)
+{
+	struct window_instance *w = instance;
+	const struct window_op *op = w->op;
+	if (record->type != WINDOW_RECORD_CELL || record->key_length < 8 ||
+	    record->key_length > op->key.encoded_length_max + 8 ||
+	    record->value_length != cell_saved_length(op))
+		return -EBADMSG; /* written by another job: the state dir does not fit it */
+	int64_t pane;
+	memcpy(&pane, record->key + record->key_length - 8, 8);
+	uint64_t hash = weir_key_hash(record->key, record->key_length, 0);
+	uint32_t id;
+	struct cell *cell = cell_for(w, record->key, record->key_length, hash, pane, &id);
+	if (cell == NULL)
+		return -ENOSPC; /* the state budget is smaller than the checkpoint */
+	memcpy(&cell->count, record->value, record->value_length);
+	return 0;
+}
+
+static void window_restored(void *instance, int64_t watermark)
+{
+	struct window_instance *w = instance;
+	WEIR_ASSERT(w->watermark == WEIR_WATERMARK_NONE);
+	w->fired_end = settled_end(w->op, watermark);
+	/* Cells evicted after their last checkpoint come back from the log: the clock says
+	 * which, exactly as advance() decided before the crash. */
+	if (watermark != WEIR_WATERMARK_NONE)
+		window_advance(w, watermark);
+}
+
+static uint64_t window_state_bytes(const void *instance)
+{
+	const struct window_instance *w = instance;
+	return weir_table_bytes(w->cells) + weir_table_bytes(w->panes);
+}
+
 static void window_instance_free(struct window_instance *w)
 {
 	unsigned arena = w->arena;
+	weir_mem_free(w->dirty, arena);
 	weir_table_destroy(w->cells);
 	weir_table_destroy(w->panes);
 	weir_table_destroy(w->merged);
@@ -590,6 +718,10 @@ static const struct weir_keyed_op_vtable window_vtable = {
 	.process = window_process,
 	.advance = window_advance,
 	.close = window_close,
+	.snapshot = window_snapshot,
+	.restore = window_restore,
+	.restored = window_restored,
+	.state_bytes = window_state_bytes,
 };
 
 static void window_add_stats(void *ctx, struct weir_job_stats *stats)

@@ -31,6 +31,10 @@ struct weir_job_options {
 	int64_t out_of_orderness;  /* event-time units a source may run behind its maximum */
 	uint64_t idle_timeout_ms;  /* a source partition silent this long stops holding time */
 	uint64_t state_budget_mib; /* keyed state per worker, MiB */
+	/* Checkpoints (with weir_job_use_state_dir): */
+	uint64_t checkpoint_interval_ms; /* a barrier this often (default 1000) */
+	uint64_t checkpoint_timeout_ms;	 /* one not done by then is abandoned (default 60000) */
+	uint32_t checkpoints_kept;	 /* manifests kept (default 3) */
 };
 
 /* Fills @options with the defaults above. */
@@ -194,6 +198,17 @@ int weir_job_sink_with(struct weir_job *job, const struct weir_sink_options *opt
 /* Events later than the allowed lateness go to @path; without this they are only counted. */
 int weir_job_late_sink(struct weir_job *job, const char *path, enum weir_format format);
 
+/* ---- exactly-once ---- */
+
+/* Checkpoints the job into @dir every options.checkpoint_interval_ms: keyed state goes to
+ * per-worker logs, each checkpoint to a manifest, and the sinks make each epoch's output
+ * visible only once its manifest is durable.  If @dir holds a checkpoint the run continues
+ * from the newest complete one: state rebuilt from the logs (any worker count), sources
+ * sought to their recorded positions, output cut back to what that checkpoint published.
+ * Needs a replayable source (CSV file, generator) and file sinks.
+ * Returns: 0, -EINVAL (no usable dir, or called twice), -ENOMEM. */
+int weir_job_use_state_dir(struct weir_job *job, const char *dir);
+
 /* ---- running ---- */
 
 /* Runs the job to the end of its input.  Returns: 0, or a negative errno (see error()). */
@@ -211,6 +226,16 @@ struct weir_job_stats {
 	uint64_t backpressure_turns; /* loop turns a worker could not pull (output rings full) */
 	uint64_t batches_shuffled;
 	double seconds;		   /* from every worker being ready to the last one's end */
+	/* Checkpoints (a job with a state dir): */
+	uint64_t recovered_epoch;	   /* the checkpoint this run continued from, 0: none */
+	bool already_finished;		   /* that checkpoint had finished the input: nothing ran */
+	uint64_t checkpoints_completed;   /* manifests written (the final one included) */
+	uint64_t checkpoints_abandoned;   /* timed out or failed to write its manifest */
+	uint64_t checkpoint_ns_p50;	   /* trigger to manifest durable */
+	uint64_t checkpoint_ns_p99;
+	uint64_t checkpoint_ns_max;
+	uint64_t checkpoint_bytes;	   /* log bytes all checkpoints appended */
+	double recovery_seconds;	   /* reading the manifest and replaying the logs */
 };
 
 /* Fills @stats; valid after weir_job_run. */

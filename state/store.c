@@ -1,0 +1,239 @@
+/* The checkpoint store: core's struct weir_store_vtable over the shard logs (state/log.c) and
+ * the manifests (state/manifest.c) of one state dir.  weir_job_use_state_dir() attaches it.
+ *
+ * Compaction: a shard's log is replayed from its snapshot segment on.  When what a replay
+ * would read passes STORE_COMPACT_FACTOR times the live state (and a floor), the next
+ * checkpoint starts a new snapshot segment holding the whole live state; once no kept
+ * manifest names the older segments, commit() deletes them. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/assert.h"
+#include "core/fault.h"
+#include "core/job.h"
+#include "core/mem.h"
+#include "state/log.h"
+#include "state/manifest.h"
+
+#define STORE_COMPACT_FACTOR 2u
+#define STORE_COMPACT_FLOOR_BYTES (8u << 20)
+
+struct store {
+	char dir[512];
+	uint32_t kept; /* manifests kept */
+};
+
+struct store_shard {
+	struct weir_log_writer *log;
+	unsigned arena;
+	uint64_t written_at_seal; /* log bytes written when the last epoch was sealed */
+	uint64_t sealed_bytes;	  /* ... of which that epoch's */
+};
+
+/* Deletes what no kept manifest names: per shard, segments below the smallest
+ * first_segment of the kept manifests; shards none of them has, entirely. */
+static int remove_unreferenced(const char *dir, char *error, size_t error_length)
+{
+	uint64_t epochs[WEIR_MANIFESTS_MAX];
+	int count = weir_manifest_list(dir, epochs, WEIR_MANIFESTS_MAX);
+	if (count <= 0)
+		return count;
+	static uint64_t keep_from[WEIR_WORKERS_MAX]; /* main thread only */
+	for (uint32_t s = 0; s < WEIR_WORKERS_MAX; s++)
+		keep_from[s] = UINT64_MAX;
+	static struct weir_checkpoint_info info; /* too big for the stack; main thread only */
+	for (int m = 0; m < count; m++) {
+		char path[600];
+		weir_manifest_path(dir, epochs[m], path, sizeof(path));
+		if (weir_manifest_read(path, &info, error, error_length) != 0)
+			return 0; /* a damaged manifest: delete nothing it might have named */
+		for (uint32_t s = 0; s < info.worker_count && !info.finished; s++) {
+			if (info.shards[s].log.first_segment < keep_from[s])
+				keep_from[s] = info.shards[s].log.first_segment;
+		}
+	}
+	uint32_t shards[WEIR_WORKERS_MAX];
+	int shard_count = weir_log_shards(dir, shards, WEIR_WORKERS_MAX);
+	for (int i = 0; i < shard_count; i++) {
+		int rc = weir_log_remove_before(dir, shards[i], keep_from[shards[i]]);
+		if (rc < 0) {
+			snprintf(error, error_length, "removing old segments of shard %u: %s",
+				 shards[i], strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static int store_recover(void *ctx, struct weir_checkpoint_info *info, char *error,
+			 size_t error_length)
+{
+	struct store *store = ctx;
+	int found = weir_manifest_newest(store->dir, info, error, error_length);
+	if (found <= 0)
+		return found;
+	weir_fault_point("recovery.manifest");
+	for (uint32_t s = 0; s < info->worker_count && !info->finished; s++) {
+		int rc = weir_log_trim(store->dir, s, &info->shards[s].log, error, error_length);
+		if (rc != 0)
+			return rc;
+	}
+	int rc = remove_unreferenced(store->dir, error, error_length);
+	return rc < 0 ? rc : 1;
+}
+
+static int store_shard_open(void *ctx, uint32_t shard, unsigned arena, void **shard_out,
+			    char *error, size_t error_length)
+{
+	struct store *store = ctx;
+	struct store_shard *s = weir_mem_alloc(sizeof(*s), 64, arena);
+	if (s == NULL)
+		return -ENOMEM;
+	memset(s, 0, sizeof(*s));
+	s->arena = arena;
+	struct weir_log_writer_options options = {
+		.dir = store->dir,
+		.shard = shard,
+		.arena = arena,
+	};
+	int rc = weir_log_writer_open(&s->log, &options, error, error_length);
+	if (rc != 0) {
+		weir_mem_free(s, arena);
+		return rc;
+	}
+	*shard_out = s;
+	return 0;
+}
+
+static bool store_snapshot_begin(void *shard, uint64_t live_bytes, bool force)
+{
+	struct store_shard *s = shard;
+	uint64_t replay = weir_log_replay_length(s->log);
+	bool compact = replay > STORE_COMPACT_FLOOR_BYTES &&
+		       replay > STORE_COMPACT_FACTOR * live_bytes;
+	if (!force && !compact)
+		return false;
+	if (compact)
+		weir_fault_point("compaction.start");
+	int rc = weir_log_start_snapshot(s->log);
+	/* A failure is sticky in the log: the seal after reports it. */
+	WEIR_MAYBE(rc != 0);
+	return true;
+}
+
+static int store_append(void *shard, uint64_t epoch, const struct weir_state_record *record)
+{
+	struct store_shard *s = shard;
+	return weir_log_append(s->log, epoch, record);
+}
+
+static int store_seal(void *shard, uint64_t epoch)
+{
+	struct store_shard *s = shard;
+	int rc = weir_log_seal(s->log, epoch);
+	struct weir_log_writer_stats stats;
+	weir_log_writer_stats(s->log, &stats);
+	s->sealed_bytes = stats.bytes_written - s->written_at_seal;
+	s->written_at_seal = stats.bytes_written;
+	return rc;
+}
+
+static int store_poll(void *shard, uint64_t *durable_epoch, struct weir_log_position *position,
+		      uint64_t *appended_bytes)
+{
+	struct store_shard *s = shard;
+	int rc = weir_log_poll(s->log, durable_epoch, position);
+	*appended_bytes = s->sealed_bytes;
+	return rc;
+}
+
+static void store_shard_close(void *ctx, void *shard)
+{
+	(void)ctx;
+	struct store_shard *s = shard;
+	weir_log_writer_close(s->log);
+	weir_mem_free(s, s->arena);
+}
+
+struct replay_filter {
+	uint32_t group_begin, group_end;
+	weir_state_replay_fn *fn;
+	void *fn_ctx;
+};
+
+static int replay_visit(void *ctx, const struct weir_log_record *record)
+{
+	const struct replay_filter *filter = ctx;
+	if (record->type != WEIR_LOG_STATE || record->state.key_group < filter->group_begin ||
+	    record->state.key_group >= filter->group_end)
+		return 0;
+	return filter->fn(filter->fn_ctx, &record->state);
+}
+
+static int store_replay(void *ctx, const struct weir_checkpoint_info *info, uint32_t group_begin,
+			uint32_t group_end, weir_state_replay_fn *fn, void *fn_ctx, char *error,
+			size_t error_length)
+{
+	struct store *store = ctx;
+	struct replay_filter filter = {group_begin, group_end, fn, fn_ctx};
+	weir_fault_point("recovery.replay");
+	for (uint32_t s = 0; s < info->worker_count; s++) {
+		int rc = weir_log_replay(store->dir, s, &info->shards[s].log, replay_visit, &filter,
+					 error, error_length);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int store_commit(void *ctx, const struct weir_checkpoint_info *info, char *error,
+			size_t error_length)
+{
+	struct store *store = ctx;
+	int rc = weir_manifest_write(store->dir, info, store->kept, error, error_length);
+	if (rc != 0)
+		return rc;
+	rc = remove_unreferenced(store->dir, error, error_length);
+	if (rc < 0) /* the checkpoint stands; the space comes back next time */
+		fprintf(stderr, "weir: %s\n", error);
+	return 0;
+}
+
+static const struct weir_store_vtable store_vtable = {
+	.recover = store_recover,
+	.shard_open = store_shard_open,
+	.snapshot_begin = store_snapshot_begin,
+	.append = store_append,
+	.seal = store_seal,
+	.poll = store_poll,
+	.shard_close = store_shard_close,
+	.replay = store_replay,
+	.commit = store_commit,
+};
+
+static void store_destroy(void *ctx)
+{
+	weir_mem_free(ctx, WEIR_MEM_ARENA_DEFAULT);
+}
+
+int weir_job_use_state_dir(struct weir_job *job, const char *dir)
+{
+	WEIR_VERIFY(job != NULL);
+	if (dir == NULL || dir[0] == '\0')
+		return weir_job_fail(job, -EINVAL, "state dir: no path given");
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+		return weir_job_fail(job, -errno, "state dir %s: cannot create it: %s", dir,
+				     strerror(errno));
+	struct stat status;
+	if (stat(dir, &status) != 0 || !S_ISDIR(status.st_mode))
+		return weir_job_fail(job, -ENOTDIR, "state dir %s: not a directory", dir);
+	struct store *store = weir_mem_alloc(sizeof(*store), 64, WEIR_MEM_ARENA_DEFAULT);
+	if (store == NULL)
+		return weir_job_fail(job, -ENOMEM, "state dir: out of memory");
+	snprintf(store->dir, sizeof(store->dir), "%s", dir);
+	store->kept = weir_job_get_options(job)->checkpoints_kept;
+	struct weir_component component = {.ctx = store, .destroy = store_destroy};
+	return weir_job_attach_store(job, &store_vtable, store, dir, component);
+}

@@ -1,0 +1,522 @@
+/* Goal: state/log's contract, end to end on real files: what was appended and sealed replays
+ * byte for byte, in order, with every epoch's marker, up to any durable position the writer
+ * reported; records straddle buffers and segments rotate; a torn tail past the position is
+ * ignored by replay and cut by trim; any damage inside the named range (a flipped bit in a
+ * header or a payload, a zeroed block, a missing segment, an end that is not a record
+ * boundary) is -EBADMSG or -ENOENT with the file and byte in the message, never a silent
+ * success; snapshots start a new first segment; a reopened shard writes a new segment; and
+ * the fault rules (write-eio, fsync-eio, enospc, short-write) end in a sticky error, or, for
+ * a short write that can be completed, in a correct log.
+ *
+ * Method: each test works in its own mkdtemp folder under /tmp, removed at the end.  A
+ * reference model keeps every appended record (seeded random keys and values of 0..8160
+ * bytes, WEIR_SEED=n replays; the seed is printed); tiny buffers (8 KiB x 2) and segments
+ * (64 KiB) force waits, straddling and rotation.  poll() never blocks, so the tests spin on
+ * it with a 1 ms sleep, for 10 s at most.  Damage is done with pwrite/truncate on the closed
+ * files and undone after each check.  WEIR_FAULT is read once per process, so each fault case
+ * runs this binary again (fork + exec of /proc/self/exe with --fault-child) with the rule in
+ * its environment; the child reports through its exit status and a result file, and the
+ * parent replays what it left.  The parent itself never sets WEIR_FAULT.  Exits 77 without
+ * io_uring. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h> /* before cmocka.h, which redefines malloc under UNIT_TESTING */
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "tests/support/test_rng.h"
+
+#include "state/log.h"
+
+#define RECORDS_MAX 4096
+#define BYTES_MAX (8u << 20)
+#define SMALL_BUFFER 8192u
+#define POLL_ROUNDS 10000 /* of 1 ms: 10 s */
+#define ERROR_LENGTH 512
+
+/* ---- the reference model ---- */
+
+struct expected {
+	enum weir_log_record_type type;
+	uint64_t epoch;
+	uint16_t state_type;
+	uint32_t key_group;
+	uint32_t key_length;
+	uint32_t value_length;
+	size_t data; /* offset in model.bytes: key then value */
+	uint64_t segment; /* where replay found it (filled by a replay with record_where) */
+	uint64_t offset;
+};
+
+struct model {
+	struct expected records[RECORDS_MAX];
+	uint32_t count;
+	uint8_t *bytes; /* BYTES_MAX */
+	size_t used;
+};
+
+static struct model model;
+
+static void model_reset(void)
+{
+	if (model.bytes == NULL)
+		model.bytes = malloc(BYTES_MAX);
+	assert_non_null(model.bytes);
+	model.count = 0;
+	model.used = 0;
+}
+
+static void model_free(void)
+{
+	free(model.bytes);
+	model.bytes = NULL;
+}
+
+static char test_dir[64];
+
+static void dir_make(void)
+{
+	snprintf(test_dir, sizeof(test_dir), "/tmp/weir-log-XXXXXX");
+	assert_non_null(mkdtemp(test_dir));
+}
+
+/* Removes @path and everything in it (two levels: DIR/shard-SSSS/files). */
+static void tree_remove(const char *path)
+{
+	DIR *dir = opendir(path);
+	if (dir == NULL) {
+		unlink(path);
+		return;
+	}
+	struct dirent *entry;
+	while ((entry = readdir(dir)) != NULL) {
+		if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
+			continue;
+		char child[512];
+		snprintf(child, sizeof(child), "%s/%s", path, entry->d_name);
+		tree_remove(child);
+	}
+	closedir(dir);
+	rmdir(path);
+}
+
+static void segment_file(char *path, size_t length, uint32_t shard, uint64_t segment)
+{
+	snprintf(path, length, "%s/shard-%04u/%016llu.seg", test_dir, shard,
+		 (unsigned long long)segment);
+}
+
+static uint64_t segment_size(uint32_t shard, uint64_t segment)
+{
+	char path[256];
+	segment_file(path, sizeof(path), shard, segment);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	return (uint64_t)st.st_size;
+}
+
+static bool segment_exists(uint32_t shard, uint64_t segment)
+{
+	char path[256];
+	segment_file(path, sizeof(path), shard, segment);
+	struct stat st;
+	return stat(path, &st) == 0;
+}
+
+/* ---- writing ---- */
+
+static struct weir_log_writer *writer_open(uint32_t shard, uint32_t buffer_length,
+					   uint32_t buffer_count, uint64_t segment_length)
+{
+	const struct weir_log_writer_options options = {
+		.dir = test_dir,
+		.shard = shard,
+		.buffer_length = buffer_length,
+		.buffer_count = buffer_count,
+		.segment_length = segment_length,
+	};
+	struct weir_log_writer *writer = NULL;
+	char error[ERROR_LENGTH] = "";
+	int rc = weir_log_writer_open(&writer, &options, error, sizeof(error));
+	if (rc != 0)
+		print_error("open: %s\n", error);
+	assert_int_equal(rc, 0);
+	assert_non_null(writer);
+	return writer;
+}
+
+/* Appends a STATE record with the given lengths and random bytes, and models it. */
+static void append_random(struct weir_log_writer *writer, uint64_t epoch, uint32_t key_length,
+			  uint32_t value_length)
+{
+	assert_true(model.count < RECORDS_MAX);
+	assert_true(model.used + key_length + value_length <= BYTES_MAX);
+	struct expected *e = &model.records[model.count++];
+	*e = (struct expected){
+		.type = WEIR_LOG_STATE,
+		.epoch = epoch,
+		.state_type = (uint16_t)test_rng_next(),
+		.key_group = (uint32_t)test_rng_next(),
+		.key_length = key_length,
+		.value_length = value_length,
+		.data = model.used,
+	};
+	uint8_t *data = model.bytes + model.used;
+	for (uint32_t i = 0; i < key_length + value_length; i++)
+		data[i] = (uint8_t)test_rng_next();
+	model.used += key_length + value_length;
+	const struct weir_state_record record = {
+		.type = e->state_type,
+		.key_group = e->key_group,
+		.key = data,
+		.key_length = key_length,
+		.value = data + key_length,
+		.value_length = value_length,
+	};
+	assert_int_equal(weir_log_append(writer, epoch, &record), 0);
+}
+
+static void seal(struct weir_log_writer *writer, uint64_t epoch)
+{
+	assert_true(model.count < RECORDS_MAX);
+	model.records[model.count++] = (struct expected){.type = WEIR_LOG_MARKER, .epoch = epoch};
+	assert_int_equal(weir_log_seal(writer, epoch), 0);
+}
+
+/* Polls until epoch @epoch is durable.  Returns: its position. */
+static struct weir_log_position wait_durable(struct weir_log_writer *writer, uint64_t epoch)
+{
+	struct weir_log_position position = {0};
+	uint64_t durable = 0;
+	for (int round = 0; round < POLL_ROUNDS; round++) {
+		assert_int_equal(weir_log_poll(writer, &durable, &position), 0);
+		if (durable >= epoch)
+			break;
+		nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+	}
+	assert_int_equal(durable, epoch);
+	return position;
+}
+
+/* A random epoch: up to @count records, keys of 0..64 bytes, values mostly small, some over
+ * 4 KiB, some making the record exactly @buffer_length bytes. */
+static void append_epoch(struct weir_log_writer *writer, uint64_t epoch, uint32_t count,
+			 uint32_t buffer_length)
+{
+	uint32_t records = (uint32_t)(test_rng_next() % (count + 1));
+	for (uint32_t r = 0; r < records; r++) {
+		uint32_t key_length = (uint32_t)(test_rng_next() % 65);
+		uint32_t room = buffer_length - 32 - key_length; /* the largest value */
+		uint64_t dice = test_rng_next() % 100;
+		uint32_t value_length;
+		if (dice < 60)
+			value_length = (uint32_t)(test_rng_next() % 200);
+		else if (dice < 90)
+			value_length = 4096 + (uint32_t)(test_rng_next() % (room - 4096 + 1));
+		else if (dice < 95)
+			value_length = room;
+		else
+			value_length = 0;
+		append_random(writer, epoch, key_length, value_length);
+	}
+}
+
+/* ---- replaying ---- */
+
+struct check {
+	uint32_t index;	       /* next model record expected */
+	uint32_t count;	       /* model records the replay must yield */
+	uint64_t last_segment; /* where the previous record was */
+	uint64_t last_offset;
+	int stop_at;	       /* return 1234 from this record's visit, or -1 */
+};
+
+static int check_visit(void *ctx, const struct weir_log_record *record)
+{
+	struct check *check = ctx;
+	assert_true(check->index < check->count);
+	struct expected *e = &model.records[check->index];
+	if (record->type != e->type || record->epoch != e->epoch)
+		print_error("record %u: type %d epoch %llu, expected type %d epoch %llu\n",
+			    check->index, record->type, (unsigned long long)record->epoch, e->type,
+			    (unsigned long long)e->epoch);
+	assert_int_equal(record->type, e->type);
+	assert_int_equal(record->epoch, e->epoch);
+	/* Records come in stream order. */
+	assert_true(record->segment > check->last_segment ||
+		    (record->segment == check->last_segment &&
+		     (record->offset > check->last_offset || check->index == 0)));
+	check->last_segment = record->segment;
+	check->last_offset = record->offset;
+	e->segment = record->segment;
+	e->offset = record->offset;
+	if (e->type == WEIR_LOG_STATE) {
+		const struct weir_state_record *state = &record->state;
+		assert_int_equal(state->type, e->state_type);
+		assert_int_equal(state->key_group, e->key_group);
+		assert_int_equal(state->key_length, e->key_length);
+		assert_int_equal(state->value_length, e->value_length);
+		assert_memory_equal(state->key, model.bytes + e->data, e->key_length);
+		assert_memory_equal(state->value, model.bytes + e->data + e->key_length,
+				    e->value_length);
+	}
+	if ((int)check->index == check->stop_at)
+		return 1234;
+	check->index++;
+	return 0;
+}
+
+/* Replays shard @shard up to @position and checks it yields model records
+ * [first, first + count) exactly. */
+static void replay_expect(uint32_t shard, const struct weir_log_position *position,
+			  uint32_t first, uint32_t count)
+{
+	struct check check = {.index = first, .count = first + count, .stop_at = -1};
+	char error[ERROR_LENGTH] = "";
+	int rc = weir_log_replay(test_dir, shard, position, check_visit, &check, error,
+				 sizeof(error));
+	if (rc != 0)
+		print_error("replay: %d: %s\n", rc, error);
+	assert_int_equal(rc, 0);
+	assert_int_equal(check.index, first + count);
+}
+
+static int count_visit(void *ctx, const struct weir_log_record *record)
+{
+	(void)record;
+	(*(uint32_t *)ctx)++;
+	return 0;
+}
+
+/* Replays expecting failure @expected_rc with every string of @needles in the message. */
+static void replay_fails(uint32_t shard, const struct weir_log_position *position,
+			 int expected_rc, const char *needle, const char *needle2)
+{
+	char error[ERROR_LENGTH] = "";
+	uint32_t count = 0;
+	int rc = weir_log_replay(test_dir, shard, position, count_visit, &count, error,
+				 sizeof(error));
+	if (rc != expected_rc || strstr(error, needle) == NULL ||
+	    (needle2 != NULL && strstr(error, needle2) == NULL))
+		print_error("replay: %d (expected %d): '%s', expected '%s' and '%s'\n", rc,
+			    expected_rc, error, needle, needle2 != NULL ? needle2 : "");
+	assert_int_equal(rc, expected_rc);
+	assert_non_null(strstr(error, needle));
+	if (needle2 != NULL)
+		assert_non_null(strstr(error, needle2));
+}
+
+/* The index of the marker of @epoch in the model. */
+static uint32_t marker_index(uint64_t epoch)
+{
+	for (uint32_t i = 0; i < model.count; i++) {
+		if (model.records[i].type == WEIR_LOG_MARKER && model.records[i].epoch == epoch)
+			return i;
+	}
+	fail_msg("no marker for epoch %llu", (unsigned long long)epoch);
+	return 0;
+}
+
+/* ---- tests ---- */
+
+static void random_epochs_replay(void **state)
+{
+	(void)state;
+	test_rng_seed();
+	model_reset();
+	dir_make();
+	const uint32_t shard = 1;
+	const uint64_t epochs = 24;
+	struct weir_log_writer *writer = writer_open(shard, SMALL_BUFFER, 2, 64u << 10);
+	struct weir_log_position positions[25] = {{0}};
+	for (uint64_t epoch = 1; epoch <= epochs; epoch++) {
+		append_epoch(writer, epoch, 40, SMALL_BUFFER);
+		seal(writer, epoch);
+		if (epoch % 3 == 0)
+			positions[epoch] = wait_durable(writer, epoch);
+	}
+	/* A record larger than a buffer is refused, and the writer stays usable. */
+	uint8_t big[SMALL_BUFFER] = {0};
+	const struct weir_state_record too_big = {.key = big, .key_length = 16, .value = big,
+						  .value_length = SMALL_BUFFER - 32 - 15};
+	assert_int_equal(weir_log_append(writer, epochs, &too_big), -EINVAL);
+	struct weir_log_position last = wait_durable(writer, epochs);
+	assert_memory_equal(&last, &positions[epochs], sizeof(last));
+
+	struct weir_log_writer_stats stats;
+	weir_log_writer_stats(writer, &stats);
+	assert_true(stats.waits > 0);
+	assert_true(stats.segments > 1);
+	assert_int_equal(stats.syncs, epochs);
+	assert_true(stats.writes >= stats.bytes_written / SMALL_BUFFER);
+	assert_int_equal(last.first_segment, 1);
+	assert_int_equal(last.end_segment, stats.segments);
+	/* Everything was sealed: the replay length is every byte written, in the files. */
+	uint64_t on_disk = 0;
+	for (uint64_t s = 1; s <= last.end_segment; s++)
+		on_disk += segment_size(shard, s);
+	assert_int_equal(weir_log_replay_length(writer), stats.bytes_written);
+	assert_int_equal(on_disk, stats.bytes_written);
+	assert_int_equal(segment_size(shard, last.end_segment), last.end_offset);
+	assert_int_equal(last.end_offset % WEIR_LOG_BLOCK_LENGTH, 0);
+	weir_log_writer_close(writer);
+
+	replay_expect(shard, &last, 0, model.count);
+	/* Every intermediate position replays exactly the epochs up to it. */
+	for (uint64_t epoch = 3; epoch < epochs; epoch += 3)
+		replay_expect(shard, &positions[epoch], 0, marker_index(epoch) + 1);
+	/* A visitor's non-zero return stops the replay and is returned. */
+	struct check check = {.count = model.count, .stop_at = (int)(model.count / 2)};
+	assert_int_equal(weir_log_replay(test_dir, shard, &last, check_visit, &check, NULL, 0),
+			 1234);
+	assert_int_equal(check.index, model.count / 2);
+	/* A position naming no segment replays nothing. */
+	const struct weir_log_position none = {0};
+	replay_expect(shard, &none, 0, 0);
+	tree_remove(test_dir);
+}
+
+static void torn_tail_trim(void **state)
+{
+	(void)state;
+	test_rng_seed();
+	model_reset();
+	dir_make();
+	const uint32_t shard = 2;
+	struct weir_log_writer *writer = writer_open(shard, SMALL_BUFFER, 4, 1u << 30);
+	for (uint32_t r = 0; r < 10; r++)
+		append_random(writer, 1, 8, 100 + r * 300);
+	seal(writer, 1);
+	struct weir_log_position first = wait_durable(writer, 1);
+	uint32_t epoch1_count = model.count;
+	/* Epoch 2, never sealed: full buffers reach the file, the rest is dropped at close. */
+	for (uint32_t r = 0; r < 12; r++)
+		append_random(writer, 2, 8, 3000);
+	weir_log_writer_close(writer);
+	assert_true(segment_size(shard, 1) > first.end_offset);
+	replay_expect(shard, &first, 0, epoch1_count);
+	char error[ERROR_LENGTH] = "";
+	assert_int_equal(weir_log_trim(test_dir, shard, &first, error, sizeof(error)), 0);
+	assert_int_equal(segment_size(shard, 1), first.end_offset);
+	replay_expect(shard, &first, 0, epoch1_count);
+
+	/* A new writer: segment 2.  Epochs 3 and 4 are durable; then epoch 4's last record is
+	 * cut in the middle, as a crash before its blocks reached the disk would leave it. */
+	model_reset();
+	writer = writer_open(shard, SMALL_BUFFER, 4, 1u << 30);
+	for (uint32_t r = 0; r < 6; r++)
+		append_random(writer, 3, 8, 500);
+	seal(writer, 3);
+	struct weir_log_position third = wait_durable(writer, 3);
+	uint32_t epoch3_count = model.count;
+	for (uint32_t r = 0; r < 6; r++)
+		append_random(writer, 4, 8, 700);
+	seal(writer, 4);
+	struct weir_log_position fourth = wait_durable(writer, 4);
+	weir_log_writer_close(writer);
+	assert_int_equal(third.first_segment, 2);
+	assert_int_equal(third.end_segment, 2);
+	replay_expect(shard, &fourth, 0, model.count); /* records the offsets */
+	const struct expected *victim = &model.records[model.count - 2]; /* last STATE */
+	assert_int_equal(victim->type, WEIR_LOG_STATE);
+	char path[256];
+	segment_file(path, sizeof(path), shard, 2);
+	assert_int_equal(truncate(path, (off_t)(victim->offset + 40)), 0);
+	replay_fails(shard, &fourth, -EBADMSG, path, "short of the checkpoint's end");
+	replay_expect(shard, &third, 0, epoch3_count);
+	/* A later segment (as a restarted writer would have made) goes too. */
+	writer = writer_open(shard, SMALL_BUFFER, 2, 0);
+	assert_int_equal(weir_log_seal(writer, 5), 0);
+	weir_log_writer_close(writer);
+	assert_true(segment_exists(shard, 3));
+	assert_int_equal(weir_log_trim(test_dir, shard, &third, error, sizeof(error)), 0);
+	assert_int_equal(segment_size(shard, 2), third.end_offset);
+	assert_false(segment_exists(shard, 3));
+	assert_true(segment_exists(shard, 1));
+	replay_expect(shard, &third, 0, epoch3_count);
+	/* Trim cannot lengthen a file: a position past its end is corruption. */
+	assert_int_equal(weir_log_trim(test_dir, shard, &fourth, error, sizeof(error)), -EBADMSG);
+	tree_remove(test_dir);
+}
+
+static void flip_bit(const char *path, uint64_t offset, uint8_t mask)
+{
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	uint8_t byte = 0;
+	assert_int_equal(pread(fd, &byte, 1, (off_t)offset), 1);
+	byte ^= mask;
+	assert_int_equal(pwrite(fd, &byte, 1, (off_t)offset), 1);
+	close(fd);
+}
+
+/* Flips one bit of the record @e at @within bytes into it, checks the replay names the file
+ * and the record, and flips it back. */
+static void corrupt_and_check(uint32_t shard, const struct weir_log_position *position,
+			      const struct expected *e, uint64_t within)
+{
+	char path[256];
+	segment_file(path, sizeof(path), shard, e->segment);
+	char at[64];
+	snprintf(at, sizeof(at), "record at byte %llu ", (unsigned long long)e->offset);
+	uint8_t mask = (uint8_t)(1u << (test_rng_next() % 8));
+	flip_bit(path, e->offset + within, mask);
+	replay_fails(shard, position, -EBADMSG, path, at);
+	flip_bit(path, e->offset + within, mask);
+}
+
+static void corruption_detected(void **state)
+{
+	(void)state;
+	test_rng_seed();
+	model_reset();
+	dir_make();
+	const uint32_t shard = 7;
+	struct weir_log_writer *writer = writer_open(shard, SMALL_BUFFER, 2, 16u << 10);
+	for (uint64_t epoch = 1; epoch <= 6; epoch++) {
+		append_epoch(writer, epoch, 12, SMALL_BUFFER);
+		append_random(writer, epoch, 4, 5000); /* at least one record over 4 KiB */
+		seal(writer, epoch);
+	}
+	struct weir_log_position end = wait_durable(writer, 6);
+	weir_log_writer_close(writer);
+	assert_true(end.end_segment >= 3);
+	replay_expect(shard, &end, 0, model.count); /* records where each one is */
+
+	/* A flipped bit in a header (each of its 32 bytes somewhere) or a payload. */
+	for (uint32_t k = 0; k < 48; k++) {
+		const struct expected *e = &model.records[test_rng_next() % model.count];
+		uint32_t length = e->key_length + e->value_length;
+		uint64_t within = k < 32 ? k : 32 + (length > 0 ? test_rng_next() % length : 0);
+		corrupt_and_check(shard, &end, e, within);
+	}
+	replay_expect(shard, &end, 0, model.count);
+
+	/* A zeroed block inside the named range. */
+	const struct expected *e = &model.records[model.count / 2];
+	char path[256];
+	segment_file(path, sizeof(path), shard, e->segment);
+	uint8_t saved[WEIR_LOG_BLOCK_LENGTH];
+	uint8_t zeros[WEIR_LOG_BLOCK_LENGTH] = {0};
+	off_t block = (off_t)(e->offset / WEIR_LOG_BLOCK_LENGTH * WEIR_LOG_BLOCK_LENGTH);
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, saved, sizeof(saved), block), sizeof(saved));
+	assert_int_equal(pwrite(fd, zeros, sizeof(zeros), block), sizeof(zeros));
+	replay_fails(shard, &end, -EBADMSG, path, "corrupt state");
+	assert_int_equal(pwrite(fd, saved, sizeof(saved), block), sizeof(saved));
+	close(fd);
+	replay_expect(shard, &end, 0, model.count);
+
