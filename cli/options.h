@@ -67,7 +67,8 @@ static inline int weir_parse_duration_ms(const struct option *options, int value
 			scale = 60000;
 	}
 	if (scale == 0 || parsed == 0 || parsed > UINT64_MAX / scale) {
-		fprintf(stderr, "weir: --%s: '%s' is not a positive duration (e.g. 100ms, 1s, 2m)\n",
+		fprintf(stderr,
+			"weir: --%s: '%s' is not a positive duration (e.g. 100ms, 1s, 2m)\n",
 			weir_option_name(options, value), text);
 		return -EINVAL;
 	}

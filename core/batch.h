@@ -15,7 +15,7 @@
 enum weir_batch_kind {
 	WEIR_BATCH_DATA,    /* records, then the sender's watermark after them */
 	WEIR_BATCH_END,	    /* the sender will send nothing more on this channel */
-	WEIR_BATCH_BARRIER, /* checkpoint barrier barrier_id: all before it is in epoch barrier_id */
+	WEIR_BATCH_BARRIER, /* checkpoint barrier_id: what came before belongs to that epoch */
 };
 
 #define WEIR_WATERMARK_NONE INT64_MIN

@@ -122,7 +122,8 @@ void weir_fault_point(const char *name)
 		if (rule->kind != FAULT_KILL || strcmp(rule->point, name) != 0)
 			continue;
 		if (rule_fires(rule)) {
-			static const char message[] = "weir: fault injection: killed at a kill point\n";
+			static const char message[] =
+				"weir: fault injection: killed at a kill point\n";
 			ssize_t ignored = write(STDERR_FILENO, message, sizeof(message) - 1);
 			(void)ignored;
 			kill(getpid(), SIGKILL);
@@ -140,13 +141,15 @@ int weir_fault_io(enum weir_fault_io kind)
 	int result = 0;
 	for (uint32_t r = 0; r < fault_rule_count; r++) {
 		struct fault_rule *rule = &fault_rules[r];
-		bool applies = kind == WEIR_FAULT_IO_FSYNC
-				       ? rule->kind == FAULT_FSYNC_EIO
-				       : (rule->kind == FAULT_WRITE_EIO || rule->kind == FAULT_ENOSPC ||
-					  rule->kind == FAULT_SHORT);
+		bool is_write = rule->kind == FAULT_WRITE_EIO || rule->kind == FAULT_ENOSPC ||
+				rule->kind == FAULT_SHORT;
+		bool applies = kind == WEIR_FAULT_IO_FSYNC ? rule->kind == FAULT_FSYNC_EIO
+							   : is_write;
 		if (!applies || !rule_fires(rule) || result != 0)
 			continue;
-		result = rule->kind == FAULT_ENOSPC ? -ENOSPC : rule->kind == FAULT_SHORT ? 1 : -EIO;
+		result = rule->kind == FAULT_ENOSPC  ? -ENOSPC
+			 : rule->kind == FAULT_SHORT ? 1
+						     : -EIO;
 	}
 	return result;
 }

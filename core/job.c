@@ -512,12 +512,13 @@ void weir_job_report(const struct weir_job *job, void *stream_arg)
 		(unsigned long long)stats.late_dropped, (unsigned long long)stats.state_full);
 	if (job->store != NULL)
 		fprintf(stream,
-			"weir: checkpoints in %s: %llu completed, %llu abandoned; took p50 %.1f ms, "
-			"p99 %.1f ms, max %.1f ms; %llu log bytes; continued from checkpoint %llu "
-			"(recovery %.3f s)\n",
+			"weir: checkpoints in %s: %llu completed, %llu abandoned; took p50 "
+			"%.1f ms, p99 %.1f ms, max %.1f ms; %llu log bytes; continued from "
+			"checkpoint %llu (recovery %.3f s)\n",
 			job->state_dir, (unsigned long long)stats.checkpoints_completed,
 			(unsigned long long)stats.checkpoints_abandoned,
-			(double)stats.checkpoint_ns_p50 / 1e6, (double)stats.checkpoint_ns_p99 / 1e6,
+			(double)stats.checkpoint_ns_p50 / 1e6,
+			(double)stats.checkpoint_ns_p99 / 1e6,
 			(double)stats.checkpoint_ns_max / 1e6,
 			(unsigned long long)stats.checkpoint_bytes,
 			(unsigned long long)stats.recovered_epoch, stats.recovery_seconds);

@@ -318,8 +318,10 @@ static int load_entries(struct weir_stage *stage)
 			at--;
 		memmove(&stage->epochs[at + 1], &stage->epochs[at],
 			sizeof(stage->epochs[0]) * (stage->epoch_count - at));
-		stage->epochs[at] = (struct stage_epoch){
-			.epoch = epoch, .fd = fd, .length = (uint64_t)status.st_size, .synced = true};
+		stage->epochs[at] = (struct stage_epoch){.epoch = epoch,
+							 .fd = fd,
+							 .length = (uint64_t)status.st_size,
+							 .synced = true};
 		stage->epoch_count++;
 	}
 	closedir(dir);
