@@ -745,6 +745,7 @@ static const struct bench_workload bench_workloads[] = {
 	BENCH_NEXMARK_Q1,
 	BENCH_NEXMARK_Q2,
 	BENCH_SHUFFLE_TAX,
+	BENCH_CHECKPOINT,
 };
 
 #define BENCH_WORKLOAD_COUNT (sizeof(bench_workloads) / sizeof(bench_workloads[0]))

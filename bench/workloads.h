@@ -120,6 +120,28 @@ int bench_shuffle_baseline_once(const struct bench_env *env, struct bench_sample
 		.baseline_once = bench_shuffle_baseline_once,                                   \
 	}
 
+/* ---- exactly-once: the same job with and without checkpoints (bench/checkpoint.c) ---- */
+
+int bench_checkpoint_prepare(struct bench_env *env);
+int bench_checkpoint_engine_once(const struct bench_env *env, uint32_t workers,
+				 struct bench_sample *out);
+int bench_checkpoint_baseline_once(const struct bench_env *env, struct bench_sample *out);
+void bench_checkpoint_release(struct bench_env *env);
+
+#define BENCH_CHECKPOINT                                                                        \
+	{                                                                                       \
+		.name = "checkpoint",                                                           \
+		.description = "count and sum per key (100k keys, all changing) per window, "   \
+			       "checkpointed every 1 s to a state dir (logs, manifests, staged " \
+			       "output)",                                                      \
+		.baseline_name = "the same job without checkpoints, same worker count",         \
+		.baseline_unit = "events", .runs_to_end = true,                                 \
+		.prepare = bench_checkpoint_prepare,                                            \
+		.engine_once = bench_checkpoint_engine_once,                                    \
+		.baseline_once = bench_checkpoint_baseline_once,                                \
+		.release = bench_checkpoint_release,                                            \
+	}
+
 /* The YSB workload's pieces (bench/ysb.c).  Each returns 0 or a negative errno, having said
  * why on stderr. */
 struct bench_ysb;

@@ -20,7 +20,7 @@
 enum {
 	OPT_PCAP = 1, OPT_DPDK, OPT_PORT, OPT_GROUP, OPT_WINDOW, OPT_TOP, OPT_WORKERS, OPT_CORES,
 	OPT_OUT, OPT_FORMAT, OPT_OOO, OPT_IDLE_STOP, OPT_NO_PIN, OPT_QUIET, OPT_HELP, OPT_RANK,
-	OPT_MIN, OPT_IDLE_TIMEOUT, OPT_ACTIVE_TIMEOUT,
+	OPT_MIN, OPT_IDLE_TIMEOUT, OPT_ACTIVE_TIMEOUT, OPT_STATE_DIR, OPT_INTERVAL,
 };
 
 static const struct option flows_options[] = {
@@ -43,6 +43,8 @@ static const struct option flows_options[] = {
 	{"min", required_argument, NULL, OPT_MIN},
 	{"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
 	{"active-timeout", required_argument, NULL, OPT_ACTIVE_TIMEOUT},
+	{"state-dir", required_argument, NULL, OPT_STATE_DIR},
+	{"checkpoint-interval", required_argument, NULL, OPT_INTERVAL},
 	{NULL, 0, NULL, 0},
 };
 
@@ -60,6 +62,7 @@ struct flows_args {
 	const char *out;
 	const char *format;
 	const char *out_of_orderness;
+	const char *state_dir;
 	uint64_t idle_stop_ms;
 	bool quiet;
 	struct weir_job_options options;
@@ -73,13 +76,15 @@ static void flows_usage(FILE *stream)
 		"         | --group flowrec [--idle-timeout SIZE] [--active-timeout SIZE]\n"
 		"       [--top K] [--rank COLUMN] [--min COLUMN=N] [--workers N] [--cores LIST]\n"
 		"       [--no-pin] [--out FILE] [--format jsonl|csv] [--out-of-orderness SIZE]\n"
-		"       [--quiet]\n"
+		"       [--quiet] [--state-dir DIR [--checkpoint-interval 1s]]\n"
 		"SIZE is a duration: 500ms, 1s, 10s, 1m (units ns us ms s m h).\n"
 		"--top K keeps the K rows per window with the largest --rank column (bytes; syns\n"
 		"for syn, distinct_ports for scan), written at the end.  --min COLUMN=N writes\n"
 		"only rows with COLUMN >= N (e.g. --min distinct_ports=100).\n"
 		"flowrec: NetFlow-style records per 5-tuple, ended by --idle-timeout (15s),\n"
-		"--active-timeout (30m), TCP FIN/RST or the end of input.\n");
+		"--active-timeout (30m), TCP FIN/RST or the end of input.\n"
+		"--state-dir makes the output exactly-once (a capture file, --out FILE, no --top;\n"
+		"not flowrec): rerun the same command after a crash to continue.\n");
 }
 
 /* "1s", "250ms", "10us", "5m"... into nanoseconds.  Returns: 0 or -EINVAL. */
@@ -150,6 +155,11 @@ static int parse_flows_args(struct flows_args *args, int argc, char **argv)
 		case OPT_MIN: args->min = optarg; break;
 		case OPT_IDLE_TIMEOUT: args->idle_timeout = optarg; break;
 		case OPT_ACTIVE_TIMEOUT: args->active_timeout = optarg; break;
+		case OPT_STATE_DIR: args->state_dir = optarg; break;
+		case OPT_INTERVAL:
+			rc = weir_parse_duration_ms(flows_options, option, optarg,
+						    &args->options.checkpoint_interval_ms);
+			break;
 		case OPT_HELP: flows_usage(stdout); return 1;
 		case OPT_PORT:
 			rc = weir_parse_u64(flows_options, option, optarg, &args->port);
@@ -279,7 +289,13 @@ static int build_flows_job(struct weir_job *job, const struct flows_args *args)
 		fprintf(stderr, "weir flows: --format '%s': expected jsonl or csv\n", args->format);
 		return -1;
 	}
-	int rc = args->pcap != NULL
+	/* First: the sink opens its file for two-phase commit when there is a state dir. */
+	int rc = args->state_dir != NULL ? weir_job_use_state_dir(job, args->state_dir) : 0;
+	if (rc != 0) {
+		fprintf(stderr, "weir flows: %s\n", weir_job_error(job));
+		return rc;
+	}
+	rc = args->pcap != NULL
 			 ? weir_job_source_pcap(job, args->pcap)
 			 : weir_job_source_dpdk(job, args->dpdk, (uint16_t)args->port,
 						args->idle_stop_ms);
@@ -335,6 +351,13 @@ int weir_cmd_flows(int argc, char **argv)
 	}
 	struct weir_job_stats stats;
 	weir_job_get_stats(job, &stats);
+	if (rc == 0 && stats.already_finished) {
+		fprintf(stderr, "weir flows: the job in %s had already finished (checkpoint %llu); "
+			"its output is complete\n", args.state_dir,
+			(unsigned long long)stats.recovered_epoch);
+		weir_job_destroy(job);
+		return 0;
+	}
 	if (!args.quiet || stats.state_full > 0)
 		weir_job_report(job, stderr);
 	if (status == 0 && stats.state_full > 0)

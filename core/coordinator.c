@@ -378,7 +378,15 @@ void job_checkpoint_stats(const struct weir_job *job, struct weir_job_stats *sta
 	stats->checkpoints_completed = c->completed;
 	stats->checkpoints_abandoned = c->abandoned;
 	stats->checkpoint_bytes = c->bytes;
-	stats->recovery_seconds = job->recovery_seconds;
+	/* The main thread's part, then the slowest shard's replay (they replay in parallel). */
+	uint64_t replay_ns = 0;
+	for (uint32_t w = 0; job->workers != NULL && w < job->worker_count; w++) {
+		if (job->workers[w].replay_ns > replay_ns)
+			replay_ns = job->workers[w].replay_ns;
+	}
+	stats->recovery_seconds = job->recovery_seconds + (double)replay_ns / 1e9;
+	for (uint32_t s = 0; job->recovered != NULL && s < job->recovered->worker_count; s++)
+		stats->recovered_state_bytes += job->recovered->shards[s].state_bytes;
 	if (c->duration_count == 0)
 		return;
 	qsort(c->durations_ns, c->duration_count, sizeof(uint64_t), compare_u64);

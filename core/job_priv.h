@@ -88,6 +88,7 @@ struct worker {
 	struct weir_checkpoint_shard sealed; /* what sealed_epoch will report once durable */
 	struct weir_checkpoint_shard acked;  /* read by the coordinator after acked_epoch */
 	_Atomic uint64_t acked_epoch; /* newest epoch whose log is durable */
+	uint64_t replay_ns;	      /* rebuilding its state at recovery */
 
 	struct worker_counters counters;
 	uint64_t finished_ns;

@@ -751,8 +751,10 @@ static int checkpoint_setup(struct worker *worker)
 		return 0;
 	uint32_t first, end;
 	weir_key_group_range(worker->id, job->options.key_groups, n, &first, &end);
+	uint64_t replay_started_ns = weir_clock_ns();
 	rc = job->store->replay(job->store_ctx, info, first, end, replay_record, worker, message,
 				sizeof(message));
+	worker->replay_ns = weir_clock_ns() - replay_started_ns;
 	if (rc != 0)
 		return worker_fail_message(worker, rc, message);
 	/* With as many shards as before, each takes its own clock back; otherwise the

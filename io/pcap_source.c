@@ -2,7 +2,8 @@
  * nanosecond timestamps, either byte order) and pcapng (section and interface headers,
  * enhanced and simple packet blocks, per-interface link type and timestamp resolution).
  *
- * The file is mapped read-only and replayed by partition 0; the other partitions end at once
+ * The file is mapped read-only and replayed by partition 0 (one split: the whole file, which a
+ * checkpoint records as the byte offset of the next block); the other partitions end at once
  * and the key_by spreads the events over every worker.  A capture is read once, front to
  * back, so the page cache (with MADV_SEQUENTIAL read-ahead) serves it; live traffic goes
  * through DPDK instead.  A record cut off by the end of the file, or a block whose length
@@ -212,25 +213,86 @@ static uint32_t pcapng_next(struct pcap_partition *part, uint8_t *record)
 	return written;
 }
 
-static int pcap_open(void *ctx, uint32_t partition, uint32_t partition_count, unsigned arena,
-		     void **partition_out)
+/* pcapng: the byte order and interfaces in force at @offset come from the section and
+ * interface blocks before it; walks the block headers up to there, reading only those. */
+static int pcapng_seek(struct pcap_partition *part, size_t offset)
 {
-	WEIR_VERIFY(partition < partition_count);
-	struct pcap_source *source = ctx;
+	while (part->offset < offset && part->active) {
+		uint32_t type;
+		memcpy(&type, part->source->map + part->offset, 4);
+		if (type == 6 || type == 3) { /* a packet: skip it unparsed */
+			uint32_t length = load32(part, part->offset + 4);
+			if (length < 12 || length > offset - part->offset)
+				return -ESPIPE;
+			part->offset += length;
+			continue;
+		}
+		uint32_t written = pcapng_next(part, NULL); /* not a packet: writes nothing */
+		WEIR_VERIFY(written == 0);
+	}
+	return part->offset == offset ? 0 : -ESPIPE;
+}
+
+static int pcap_open_range(struct pcap_source *source, uint64_t begin, bool active,
+			   unsigned arena, void **partition_out)
+{
 	struct pcap_partition *part = weir_mem_alloc(sizeof(*part), WEIR_CACHE_LINE, arena);
 	if (part == NULL)
 		return -ENOMEM;
 	part->source = source;
 	part->arena = arena;
-	part->active = partition == 0;
+	part->active = active && begin < source->length;
+	int rc = 0;
 	if (source->format == CAPTURE_PCAP) {
 		uint32_t magic;
 		memcpy(&magic, source->map, 4);
 		part->swapped = magic != PCAP_MAGIC_MICRO && magic != PCAP_MAGIC_NANO;
-		part->offset = 24;
+		part->offset = begin > 24 ? begin : 24;
+	} else if (begin > 0 && part->active) {
+		rc = pcapng_seek(part, begin);
+	}
+	if (rc != 0 || begin > source->length) {
+		fprintf(stderr, "weir: %s: a checkpoint's position %llu is not a block of this "
+				"capture (was it changed?)\n",
+			source->path, (unsigned long long)begin);
+		weir_mem_free(part, arena);
+		return -ESPIPE;
 	}
 	*partition_out = part;
 	return 0;
+}
+
+static int pcap_open(void *ctx, uint32_t partition, uint32_t partition_count, unsigned arena,
+		     void **partition_out)
+{
+	WEIR_VERIFY(partition < partition_count);
+	return pcap_open_range(ctx, 0, partition == 0, arena, partition_out);
+}
+
+/* One split: the whole capture, read by worker 0 (the key_by spreads its events). */
+static int pcap_plan(void *ctx, uint32_t worker_count, struct weir_split *splits, uint32_t max)
+{
+	const struct pcap_source *source = ctx;
+	WEIR_VERIFY(worker_count >= 1 && max >= 1);
+	splits[0] = (struct weir_split){.begin = 0, .end = source->length, .step = 1,
+					.max_seen = INT64_MIN};
+	return 1;
+}
+
+static int pcap_open_split(void *ctx, const struct weir_split *split, uint32_t index,
+			   uint32_t count, unsigned arena, void **partition_out)
+{
+	WEIR_VERIFY(index < count);
+	return pcap_open_range(ctx, split->begin, split->begin < split->end, arena,
+			       partition_out);
+}
+
+static void pcap_position(const void *partition, struct weir_split *split)
+{
+	const struct pcap_partition *part = partition;
+	split->end = part->source->length;
+	split->step = 1;
+	split->begin = part->active ? part->offset : part->source->length;
 }
 
 static uint32_t pcap_pull(void *partition, uint8_t *records, uint32_t capacity,
@@ -266,6 +328,9 @@ static const struct weir_source_vtable pcap_vtable = {
 	.open = pcap_open,
 	.pull = pcap_pull,
 	.close = pcap_close,
+	.plan = pcap_plan,
+	.open_split = pcap_open_split,
+	.position = pcap_position,
 };
 
 static void pcap_destroy(void *ctx)

@@ -878,6 +878,8 @@ int weir_log_seal(struct weir_log_writer *writer, uint64_t epoch)
 		return rc;
 	if (writer->current != NULL)
 		buffer_finish(writer); /* the partial buffer; the next record starts a new one */
+	if (writer->error != 0)
+		return writer->error; /* no fdatasync for bytes that were not written */
 	writer->syncs[index] = (struct log_sync){
 		.pending = true,
 		.fd = writer->fd,
@@ -1090,7 +1092,7 @@ static int replay_record(const struct log_replay *replay, struct log_reader *rea
 	WEIR_ASSERT(offset < replay->limit && replay->limit <= reader->file_length);
 	uint64_t file_left = reader->file_length - offset;
 	if (file_left < LOG_HEADER_LENGTH)
-		return corrupt(replay, offset, "the file ends inside the header");
+		return corrupt(replay, offset, "a header past the end of the file");
 	uint8_t *data = NULL;
 	struct log_header header;
 	int rc = reader_load(reader, offset, LOG_HEADER_LENGTH, &data);

@@ -236,6 +236,7 @@ struct weir_job_stats {
 	uint64_t checkpoint_ns_max;
 	uint64_t checkpoint_bytes;	   /* log bytes all checkpoints appended */
 	double recovery_seconds;	   /* reading the manifest and replaying the logs */
+	uint64_t recovered_state_bytes;   /* live state that checkpoint recorded */
 };
 
 /* Fills @stats; valid after weir_job_run. */
