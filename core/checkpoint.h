@@ -20,7 +20,10 @@
 
 #include "core/topo.h"
 
+struct weir_source;
+
 #define WEIR_CHECKPOINT_SPLITS_MAX 256u
+#define WEIR_SPLIT_LIVE UINT64_MAX /* split.end of live input: begin is an ingest position */
 
 /* A replayable piece of a source's input.  CSV: bytes [begin, end) of the file, begin at a
  * line start.  Generator: events begin, begin + step, ... below end.  A fresh run has one
@@ -114,6 +117,11 @@ struct weir_store_vtable {
 	int (*replay)(void *ctx, const struct weir_checkpoint_info *info, uint32_t group_begin,
 		      uint32_t group_end, weir_state_replay_fn *fn, void *fn_ctx, char *error,
 		      size_t error_length);
+	/* Main, before the workers start: wraps a live source (one without splits) so that what
+	 * it takes goes through an ingest log and can be replayed.  Returns: 0 or -errno. */
+	int (*wrap_live)(void *ctx, struct weir_source *source, uint32_t worker_count,
+			 uint32_t pull_records, const struct weir_checkpoint_info *recovered,
+			 char *error, size_t error_length);
 	/* Main: writes manifest @info durably (write, fsync, rename, fsync the directory),
 	 * keeps the newest `checkpoints_kept`, deletes segments no kept manifest needs.
 	 * Returns: 0 or -errno. */

@@ -73,17 +73,13 @@ int weir_state_put(struct weir_state_writer *writer, uint16_t type, const void *
 	return rc;
 }
 
-/* Refuses a job whose parts cannot all be checkpointed, naming the part. */
+/* Refuses a job whose parts cannot all be checkpointed, naming the part (the source is
+ * checked after recovery, which may wrap a live one in an ingest log). */
 static int check_checkpointable(struct weir_job *job)
 {
 	if (!job->keyed)
 		return weir_job_fail(job, -EINVAL,
 				     "state dir: only jobs with key_by and a window keep state");
-	const struct weir_source_vtable *source = job->source.vtable;
-	if (source->plan == NULL || source->open_split == NULL || source->position == NULL)
-		return weir_job_fail(job, -EINVAL,
-				     "state dir: this source cannot be replayed (use a CSV file or "
-				     "a generator)");
 	if (job->keyed_vtable->snapshot == NULL)
 		return weir_job_fail(job, -EINVAL,
 				     "state dir: this operator cannot save its state yet");
@@ -178,6 +174,22 @@ static int recover(struct weir_job *job)
 	return 0;
 }
 
+/* A live source goes through the store's ingest log, which makes it replayable. */
+static int wrap_live_source(struct weir_job *job)
+{
+	const struct weir_source_vtable *source = job->source.vtable;
+	if (source->plan != NULL && source->open_split != NULL && source->position != NULL)
+		return 0;
+	char message[400] = "";
+	int rc = job->store->wrap_live(job->store_ctx, &job->source, job->worker_count,
+				       job->pull_records, job->recovered, message,
+				       sizeof(message));
+	if (rc != 0)
+		return weir_job_fail(job, rc, "state dir %s: %s", job->state_dir, message);
+	WEIR_VERIFY(job->source.vtable->plan != NULL);
+	return 0;
+}
+
 int job_checkpoint_prepare(struct weir_job *job)
 {
 	int rc = 0;
@@ -185,6 +197,8 @@ int job_checkpoint_prepare(struct weir_job *job)
 		rc = check_checkpointable(job);
 		if (rc == 0)
 			rc = recover(job);
+		if (rc == 0)
+			rc = wrap_live_source(job);
 	}
 	if (rc == 0 && job->source.vtable->open_split != NULL)
 		rc = plan_splits(job);

@@ -78,6 +78,7 @@ struct worker {
 	 * after the acks of n, which order after the barrier (or END) that carried them. */
 	_Atomic uint64_t source_ended_after; /* barrier_sent when the source ended, or MAX */
 	uint64_t events_at_barrier;
+	uint64_t source_sealed;	      /* last tag its partitions' ingest logs were sealed with */
 	uint64_t events_at_end;
 	uint64_t aligning;	      /* barrier being aligned, 0: none */
 	bool *channel_blocked;	      /* [n]: delivered `aligning`, not read until aligned */

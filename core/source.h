@@ -50,6 +50,14 @@ struct weir_source_vtable {
 	/* What of @partition's split is left: begin moves past everything pull() returned.
 	 * Context: the worker that opened it, between pulls. */
 	void (*position)(const void *partition, struct weir_split *split);
+
+	/* A live source made replayable by an ingest log (state/ingest.c) makes what it has
+	 * taken durable: seal() right before position() at each barrier (and when its input
+	 * ends), tagged @tag (increasing); a worker acknowledges a checkpoint only once
+	 * durable() reached its last tag.  NULL for sources that are replayable as they are.
+	 * Returns: 0 or -errno (the job stops: taken input could not be made durable). */
+	int (*seal)(void *partition, uint64_t tag);
+	int (*durable)(void *partition, uint64_t *tag);
 };
 
 struct weir_source {

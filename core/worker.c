@@ -19,6 +19,8 @@
 #define WORKER_YIELD_AFTER_IDLE 64u
 #define WORKER_SLEEP_AFTER_IDLE 4096u
 
+static int worker_fail(struct worker *worker, int rc, const char *what);
+
 struct worker_turn_state {
 	int64_t *wm_sent;   /* [n]: watermark last sent to each peer */
 	bool *idle_sent;    /* [n]: idleness last told to each peer */
@@ -264,30 +266,41 @@ static uint32_t source_pull(struct worker *worker, uint8_t *records, uint32_t ca
 	}
 }
 
-/* Where this worker's splits are now, into @out (indexed like job->splits). */
-static void record_positions(struct worker *worker, struct weir_split *out)
+/* Where this worker's splits are now, into @out (indexed like job->splits); a live source's
+ * ingest log is sealed there first, tagged @tag.  Returns: 0 or -errno. */
+static int record_positions(struct worker *worker, struct weir_split *out, uint64_t tag)
 {
 	const struct weir_source_vtable *vtable = worker->job->source.vtable;
+	for (uint32_t k = 0; k < worker->partition_count && vtable->seal != NULL; k++) {
+		int rc = vtable->seal(worker->partitions[k], tag);
+		if (rc != 0)
+			return worker_fail(worker, rc, "making its input durable (ingest log)");
+	}
+	worker->source_sealed = tag;
 	for (uint32_t k = 0; k < worker->partition_count; k++) {
 		struct weir_split *split = &out[worker->partition_splits[k]];
 		vtable->position(worker->partitions[k], split);
 		split->max_seen = worker->wm_source.max_seen;
 	}
+	return 0;
 }
 
 /* Source side of barrier n: positions, then the current watermark to every peer (so every
  * shard's clock at n is the same), then barrier n on every channel, in order after the
- * records routed before it.  Returns: false when the pool is short (try next turn). */
-static bool send_barrier(struct worker *worker, struct worker_turn_state *turn, uint64_t epoch)
+ * records routed before it.  Returns: 0, -EAGAIN when the pool is short (try next turn), or
+ * -errno when a live source's input could not be made durable. */
+static int send_barrier(struct worker *worker, struct worker_turn_state *turn, uint64_t epoch)
 {
 	struct weir_job *job = worker->job;
 	uint32_t n = peer_count(worker);
 	WEIR_ASSERT(epoch > worker->barrier_sent);
 	if (worker->pool->free_count < 2 * n) {
 		worker->counters.backpressure_turns++;
-		return false;
+		return -EAGAIN;
 	}
-	record_positions(worker, job->split_positions);
+	int rc = record_positions(worker, job->split_positions, epoch);
+	if (rc != 0)
+		return rc;
 	worker->events_at_barrier = worker->counters.events_in;
 	for (uint32_t peer = 0; peer < n; peer++)
 		turn->wm_sent[peer] = WEIR_WATERMARK_NONE; /* make flush_filling tell everyone */
@@ -301,7 +314,7 @@ static bool send_barrier(struct worker *worker, struct worker_turn_state *turn, 
 		pending_append(worker, peer, batch);
 	}
 	worker->barrier_sent = epoch;
-	return true;
+	return 0;
 }
 
 /* Runs the stateless stages over the @count records at @in (the source's output).
@@ -364,7 +377,13 @@ static void queue_end(struct worker *worker, struct worker_turn_state *turn)
 	if (!flush_filling(worker, turn) || worker->pool->free_count < n)
 		return;
 	if (worker->job->store != NULL) {
-		record_positions(worker, worker->job->split_final);
+		/* Tagged past the last barrier: a later checkpoint waits for it. */
+		int rc = record_positions(worker, worker->job->split_final,
+					  worker->barrier_sent + 1);
+		if (rc != 0) {
+			worker->error = rc;
+			atomic_store(&worker->job->abort_requested, true);
+		}
 		worker->events_at_end = worker->counters.events_in;
 		atomic_store_explicit(&worker->source_ended_after, worker->barrier_sent,
 				      memory_order_release);
@@ -377,8 +396,6 @@ static void queue_end(struct worker *worker, struct worker_turn_state *turn)
 	}
 	worker->end_queued = true;
 }
-
-static int worker_fail(struct worker *worker, int rc, const char *what);
 
 /* Every channel delivered barrier `aligning` or has ended. */
 static bool aligned(const struct worker *worker)
@@ -442,6 +459,15 @@ static int poll_durable(struct worker *worker)
 		return worker_fail(worker, rc, "writing its log (the checkpoint is not durable)");
 	if (durable < worker->sealed_epoch || durable <= atomic_load(&worker->acked_epoch))
 		return 0;
+	const struct weir_source_vtable *source = worker->job->source.vtable;
+	for (uint32_t k = 0; k < worker->partition_count && source->durable != NULL; k++) {
+		uint64_t tag = 0;
+		rc = source->durable(worker->partitions[k], &tag);
+		if (rc != 0)
+			return worker_fail(worker, rc, "making its input durable (ingest log)");
+		if (tag < worker->source_sealed)
+			return 0; /* its input up to the barrier is not durable yet */
+	}
 	worker->acked = worker->sealed;
 	worker->acked.log = position;
 	worker->acked.appended_bytes = appended;
@@ -454,8 +480,11 @@ static int checkpoint_turn(struct worker *worker, struct worker_turn_state *turn
 {
 	struct weir_job *job = worker->job;
 	uint64_t requested = atomic_load_explicit(&job->barrier_requested, memory_order_acquire);
-	if (requested > worker->barrier_sent && !worker->source_ended && !worker->end_queued)
-		send_barrier(worker, turn, requested);
+	if (requested > worker->barrier_sent && !worker->source_ended && !worker->end_queued) {
+		int rc = send_barrier(worker, turn, requested);
+		if (rc != 0 && rc != -EAGAIN)
+			return rc;
+	}
 	if (worker->aligning != 0 && aligned(worker)) {
 		int rc = complete_barrier(worker);
 		if (rc != 0)

@@ -927,6 +927,25 @@ uint64_t weir_log_replay_length(const struct weir_log_writer *writer)
 	return writer->replay_length;
 }
 
+void weir_log_writer_position(const struct weir_log_writer *writer, uint64_t *segment,
+			      uint64_t *offset)
+{
+	WEIR_VERIFY(writer != NULL);
+	WEIR_VERIFY(segment != NULL && offset != NULL);
+	/* Between appends and a seal the stream ends inside a buffer, on no boundary a reader
+	 * could start from. */
+	WEIR_VERIFY(!writer->unsealed);
+	/* The rotation segment_prepare() will do before the next record, as it will do it. */
+	bool rotates = (writer->rotate_pending || writer->snapshot_pending) &&
+		       writer->segment_offset > 0;
+	*segment = writer->segment + (rotates ? 1 : 0);
+	*offset = rotates ? 0 : writer->segment_offset;
+	if (writer->error == 0)
+		WEIR_ASSERT(*offset % LOG_BLOCK == 0);
+	if (writer->error == 0)
+		WEIR_ASSERT(writer->current == NULL);
+}
+
 void weir_log_writer_stats(const struct weir_log_writer *writer,
 			   struct weir_log_writer_stats *stats)
 {
@@ -1084,82 +1103,131 @@ static int replay_visit(const struct log_replay *replay, const struct log_header
 	return replay->fn(replay->ctx, &record);
 }
 
+/* Checks the record at @offset of the segment @reader holds: format byte, type, lengths within
+ * the file, checksum, then the fields.  Returns: 0 with *header and *data (header and payload,
+ * valid until the next load) set; -EBADMSG with why in @reason; or -errno from reading. */
+static int record_check(struct log_reader *reader, uint64_t offset, struct log_header *header,
+			uint8_t **data, char *reason, size_t reason_length)
+{
+	WEIR_ASSERT(offset < reader->file_length);
+	WEIR_ASSERT(reason != NULL && reason_length > 0);
+	uint64_t file_left = reader->file_length - offset;
+	if (file_left < LOG_HEADER_LENGTH) {
+		snprintf(reason, reason_length, "a header past the end of the file");
+		return -EBADMSG;
+	}
+	int rc = reader_load(reader, offset, LOG_HEADER_LENGTH, data);
+	if (rc < 0)
+		return rc;
+	memcpy(header, *data, sizeof(*header));
+	if (header->format != LOG_FORMAT) {
+		snprintf(reason, reason_length, "bad format byte 0x%02x (not a record header)",
+			 header->format);
+		return -EBADMSG;
+	}
+	if (header->type > WEIR_LOG_MARKER) {
+		snprintf(reason, reason_length, "unknown record type %u", header->type);
+		return -EBADMSG;
+	}
+	uint64_t total = (uint64_t)LOG_HEADER_LENGTH + header->length;
+	if (total > file_left) {
+		snprintf(reason, reason_length, "a length of %u bytes past the end of the file",
+			 header->length);
+		return -EBADMSG;
+	}
+	rc = reader_load(reader, offset, (size_t)total, data);
+	if (rc < 0)
+		return rc;
+	/* Hashed in place with the checksum field zeroed, as it was written. */
+	memset(*data + offsetof(struct log_header, checksum), 0, sizeof(header->checksum));
+	uint64_t checksum = XXH3_64bits(*data, (size_t)total);
+	memcpy(*data + offsetof(struct log_header, checksum), &header->checksum,
+	       sizeof(header->checksum));
+	if (checksum != header->checksum) {
+		snprintf(reason, reason_length, "bad checksum");
+		return -EBADMSG;
+	}
+	const char *problem = header_fields_problem(header);
+	if (problem != NULL) {
+		snprintf(reason, reason_length, "%s", problem);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
 /* Checks the record at @offset and visits it; *next: the offset after it.
  * Returns: 0, -EBADMSG, -errno from reading, or what the visitor returned. */
 static int replay_record(const struct log_replay *replay, struct log_reader *reader,
 			 uint64_t offset, uint64_t *next)
 {
 	WEIR_ASSERT(offset < replay->limit && replay->limit <= reader->file_length);
-	uint64_t file_left = reader->file_length - offset;
-	if (file_left < LOG_HEADER_LENGTH)
-		return corrupt(replay, offset, "a header past the end of the file");
 	uint8_t *data = NULL;
 	struct log_header header;
-	int rc = reader_load(reader, offset, LOG_HEADER_LENGTH, &data);
-	if (rc < 0)
-		goto err_read;
-	memcpy(&header, data, sizeof(header));
-	if (header.format != LOG_FORMAT)
-		return corrupt(replay, offset, "bad format byte 0x%02x (not a record header)",
-			       header.format);
-	if (header.type > WEIR_LOG_MARKER)
-		return corrupt(replay, offset, "unknown record type %u", header.type);
+	char reason[160];
+	int rc = record_check(reader, offset, &header, &data, reason, sizeof(reason));
+	if (rc == -EBADMSG)
+		return corrupt(replay, offset, "%s", reason);
+	if (rc < 0) {
+		say(replay->error, replay->error_length, "%s: cannot read at byte %llu: %s",
+		    replay->path, (unsigned long long)offset, strerror(-rc));
+		return rc;
+	}
 	uint64_t total = (uint64_t)LOG_HEADER_LENGTH + header.length;
-	if (total > file_left)
-		return corrupt(replay, offset, "a length of %u bytes past the end of the file",
-			       header.length);
-	rc = reader_load(reader, offset, (size_t)total, &data);
-	if (rc < 0)
-		goto err_read;
-	/* Hashed in place with the checksum field zeroed, as it was written. */
-	memset(data + offsetof(struct log_header, checksum), 0, sizeof(header.checksum));
-	uint64_t checksum = XXH3_64bits(data, (size_t)total);
-	memcpy(data + offsetof(struct log_header, checksum), &header.checksum,
-	       sizeof(header.checksum));
-	if (checksum != header.checksum)
-		return corrupt(replay, offset, "bad checksum");
-	const char *problem = header_fields_problem(&header);
-	if (problem != NULL)
-		return corrupt(replay, offset, "%s", problem);
 	if (offset + total > replay->limit)
 		return corrupt(replay, offset,
 			       "the checkpoint's end at byte %llu (not a record boundary)",
 			       (unsigned long long)replay->limit);
 	*next = offset + total;
 	return replay_visit(replay, &header, data, offset);
-err_read:
-	say(replay->error, replay->error_length, "%s: cannot read at byte %llu: %s",
-	    replay->path, (unsigned long long)offset, strerror(-rc));
-	return rc;
+}
+
+/* Opens segment @replay->path for reading into @reader.  Returns: 0; -ENOENT without a
+ * message (what a missing segment means is the caller's to say); or -errno with one. */
+static int segment_open_read(const struct log_replay *replay, struct log_reader *reader)
+{
+	WEIR_ASSERT(reader->fd < 0);
+	int fd = open(replay->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		int rc = -errno;
+		if (rc != -ENOENT)
+			say(replay->error, replay->error_length, "cannot open %s: %s",
+			    replay->path, strerror(-rc));
+		return rc;
+	}
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		int rc = -errno;
+		say(replay->error, replay->error_length, "cannot stat %s: %s", replay->path,
+		    strerror(-rc));
+		close(fd);
+		return rc;
+	}
+	reader->fd = fd;
+	reader->file_length = (uint64_t)st.st_size;
+	reader->begin = 0;
+	reader->length = 0;
+	WEIR_ASSERT(reader->fd >= 0);
+	return 0;
+}
+
+static void segment_close_read(struct log_reader *reader)
+{
+	WEIR_ASSERT(reader->fd >= 0);
+	close(reader->fd);
+	reader->fd = -1;
 }
 
 /* Replays one segment: all of it, or up to end_offset when @replay->is_end. */
 static int replay_segment(struct log_replay *replay, struct log_reader *reader,
 			  uint64_t end_offset)
 {
-	int fd = open(replay->path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		int rc = -errno;
-		if (rc == -ENOENT)
-			say(replay->error, replay->error_length,
-			    "%s: missing, but the checkpoint needs it (not starting from empty "
-			    "state)", replay->path);
-		else
-			say(replay->error, replay->error_length, "cannot open %s: %s",
-			    replay->path, strerror(-rc));
+	int rc = segment_open_read(replay, reader);
+	if (rc == -ENOENT)
+		say(replay->error, replay->error_length,
+		    "%s: missing, but the checkpoint needs it (not starting from empty state)",
+		    replay->path);
+	if (rc < 0)
 		return rc;
-	}
-	struct stat st;
-	int rc = fstat(fd, &st) == 0 ? 0 : -errno;
-	if (rc < 0) {
-		say(replay->error, replay->error_length, "cannot stat %s: %s", replay->path,
-		    strerror(-rc));
-		goto out_close;
-	}
-	reader->fd = fd;
-	reader->file_length = (uint64_t)st.st_size;
-	reader->begin = 0;
-	reader->length = 0;
 	replay->limit = replay->is_end ? end_offset : reader->file_length;
 	if (replay->limit > reader->file_length) {
 		say(replay->error, replay->error_length,
@@ -1167,13 +1235,10 @@ static int replay_segment(struct log_replay *replay, struct log_reader *reader,
 		    "not starting from empty state)", replay->path,
 		    (unsigned long long)reader->file_length, (unsigned long long)end_offset);
 		rc = -EBADMSG;
-		goto out_close;
 	}
 	for (uint64_t offset = 0; offset < replay->limit && rc == 0;)
 		rc = replay_record(replay, reader, offset, &offset);
-out_close:
-	close(fd);
-	reader->fd = -1;
+	segment_close_read(reader);
 	return rc;
 }
 
@@ -1209,6 +1274,177 @@ int weir_log_replay(const char *dir, uint32_t shard, const struct weir_log_posit
 			rc = replay_segment(&replay, &reader, position->end_offset);
 	}
 	weir_mem_free(reader.memory, WEIR_MEM_ARENA_DEFAULT);
+	return rc;
+}
+
+/* ---- reading a tail ---- */
+
+/* Points @replay at segment @segment of @shard_path.  Returns: 0 or -ENAMETOOLONG. */
+static int tail_name(struct log_replay *replay, const char *shard_path, uint64_t segment)
+{
+	replay->segment = segment;
+	int rc = segment_path_make(replay->path, sizeof(replay->path), shard_path, segment);
+	if (rc < 0)
+		say(replay->error, replay->error_length, "%s: path too long", shard_path);
+	return rc;
+}
+
+/* Opens the segment a tail starts in, at @offset.  Returns: 0 (open); 1 (missing, with
+ * @offset 0 and no segment numbered at or above it: an empty log); -ENOENT (missing);
+ * -EBADMSG (@offset past its end); or -errno.  A message says why when it is negative. */
+static int tail_open_first(struct log_replay *replay, struct log_reader *reader,
+			   const char *shard_path, uint64_t offset)
+{
+	int rc = segment_open_read(replay, reader);
+	if (rc == -ENOENT) {
+		uint64_t highest = 0;
+		int listed = segments_highest(shard_path, &highest);
+		if (listed < 0 && listed != -ENOENT) {
+			say(replay->error, replay->error_length, "cannot list %s: %s", shard_path,
+			    strerror(-listed));
+			return listed;
+		}
+		if (offset == 0 && highest < replay->segment)
+			return 1; /* also when there is no shard folder: no segment at all */
+		say(replay->error, replay->error_length,
+		    "%s: missing, but the log's tail starts in it at byte %llu", replay->path,
+		    (unsigned long long)offset);
+		return -ENOENT;
+	}
+	if (rc == 0 && offset > reader->file_length) {
+		say(replay->error, replay->error_length,
+		    "%s: %llu bytes, short of the tail's start at byte %llu", replay->path,
+		    (unsigned long long)reader->file_length, (unsigned long long)offset);
+		segment_close_read(reader);
+		rc = -EBADMSG;
+	}
+	return rc;
+}
+
+/* Visits the records of the open segment from @offset up to its end or up to the first one
+ * that does not validate.  *end: where the valid records end (the file's length when all
+ * did).  Returns: 0, -errno from reading, or what the visitor returned. */
+static int tail_walk(const struct log_replay *replay, struct log_reader *reader,
+		     uint64_t offset, uint64_t *end)
+{
+	WEIR_ASSERT(offset <= reader->file_length);
+	int rc = 0;
+	while (offset < reader->file_length && rc == 0) {
+		struct log_header header;
+		uint8_t *data = NULL;
+		char reason[160];
+		rc = record_check(reader, offset, &header, &data, reason, sizeof(reason));
+		if (rc == -EBADMSG) {
+			rc = 0; /* the torn tail: the log ends here */
+			break;
+		}
+		if (rc < 0) {
+			say(replay->error, replay->error_length, "%s: cannot read at byte %llu: %s",
+			    replay->path, (unsigned long long)offset, strerror(-rc));
+			break;
+		}
+		rc = replay_visit(replay, &header, data, offset);
+		offset += (uint64_t)LOG_HEADER_LENGTH + header.length;
+	}
+	WEIR_ASSERT(offset <= reader->file_length);
+	*end = offset;
+	return rc;
+}
+
+/* Adds the bytes of segments @from, @from + 1, ... (up to the first one missing) to
+ * *dropped_bytes.  Returns: 0 or -errno. */
+static int tail_count_rest(struct log_replay *replay, const char *shard_path, uint64_t from,
+			   uint64_t *dropped_bytes)
+{
+	for (uint64_t s = from; s != 0; s++) {
+		int rc = tail_name(replay, shard_path, s);
+		if (rc < 0)
+			return rc;
+		struct stat st;
+		if (stat(replay->path, &st) != 0) {
+			rc = -errno;
+			if (rc == -ENOENT)
+				return 0;
+			say(replay->error, replay->error_length, "cannot stat %s: %s",
+			    replay->path, strerror(-rc));
+			return rc;
+		}
+		*dropped_bytes += (uint64_t)st.st_size;
+	}
+	return 0;
+}
+
+/* Walks segments from replay->segment (open in @reader, from @offset) through each next one
+ * until one is missing or a record does not validate.  Returns: 0 or -errno, with *end_segment,
+ * *end_offset and *dropped_bytes set on 0. */
+static int tail_read(struct log_replay *replay, struct log_reader *reader,
+		     const char *shard_path, uint64_t offset, uint64_t *end_segment,
+		     uint64_t *end_offset, uint64_t *dropped_bytes)
+{
+	for (;;) {
+		uint64_t end = 0;
+		int rc = tail_walk(replay, reader, offset, &end);
+		uint64_t file_length = reader->file_length;
+		segment_close_read(reader);
+		if (rc != 0)
+			return rc;
+		uint64_t segment = replay->segment;
+		*end_segment = segment;
+		*end_offset = end;
+		*dropped_bytes = file_length - end;
+		if (end < file_length) /* a torn tail ends the log: later segments are dropped */
+			return tail_count_rest(replay, shard_path, segment + 1, dropped_bytes);
+		if (segment == UINT64_MAX)
+			return 0;
+		rc = tail_name(replay, shard_path, segment + 1);
+		if (rc == 0)
+			rc = segment_open_read(replay, reader);
+		if (rc == -ENOENT)
+			return 0; /* the last segment, or a gap in the numbering: the end */
+		if (rc < 0)
+			return rc;
+		offset = 0;
+	}
+}
+
+int weir_log_read_tail(const char *dir, uint32_t shard, uint64_t segment, uint64_t offset,
+		       weir_log_visit_fn *fn, void *ctx, uint64_t *end_segment,
+		       uint64_t *end_offset, uint64_t *dropped_bytes, char *error,
+		       size_t error_length)
+{
+	WEIR_VERIFY(dir != NULL && fn != NULL);
+	WEIR_VERIFY(end_segment != NULL && end_offset != NULL && dropped_bytes != NULL);
+	if (segment == 0) {
+		say(error, error_length, "log tail of shard %u: segment 0 (numbers start at 1)",
+		    shard);
+		return -EINVAL;
+	}
+	char shard_path[PATH_MAX];
+	if (shard_path_make(shard_path, sizeof(shard_path), dir, shard) < 0) {
+		say(error, error_length, "state dir path too long: %s", dir);
+		return -ENAMETOOLONG;
+	}
+	struct log_replay replay = {.fn = fn, .ctx = ctx, .error = error,
+				    .error_length = error_length};
+	struct log_reader reader = {.fd = -1};
+	int rc = tail_name(&replay, shard_path, segment);
+	if (rc == 0)
+		rc = tail_open_first(&replay, &reader, shard_path, offset);
+	uint64_t end_s = segment;
+	uint64_t end_o = 0;
+	uint64_t dropped = 0;
+	if (rc == 0)
+		rc = tail_read(&replay, &reader, shard_path, offset, &end_s, &end_o, &dropped);
+	else if (rc == 1)
+		rc = 0; /* an empty log: it ends where it would start */
+	WEIR_ASSERT(reader.fd < 0);
+	weir_mem_free(reader.memory, WEIR_MEM_ARENA_DEFAULT);
+	if (rc == 0) {
+		WEIR_ASSERT(end_s > segment || end_o >= offset);
+		*end_segment = end_s;
+		*end_offset = end_o;
+		*dropped_bytes = dropped;
+	}
 	return rc;
 }
 

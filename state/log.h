@@ -91,6 +91,15 @@ int weir_log_start_snapshot(struct weir_log_writer *writer);
 /* Bytes written since the current snapshot segment began (what a replay would read). */
 uint64_t weir_log_replay_length(const struct weir_log_writer *writer);
 
+/* Where the next appended record's header will be written: *segment and *offset (bytes into
+ * it).  Only right after open (the fresh segment, offset 0) or between a seal and the next
+ * append (asserted): then the offset is on a 4 KiB boundary, past the seal's padding.  When
+ * the next append starts a new segment (the seal passed segment_length, or start_snapshot()
+ * was called), that is the new segment's number and offset 0, though its file does not exist
+ * yet.  A position to give weir_log_read_tail(): the records appended after it. */
+void weir_log_writer_position(const struct weir_log_writer *writer, uint64_t *segment,
+			      uint64_t *offset);
+
 void weir_log_writer_stats(const struct weir_log_writer *writer,
 			   struct weir_log_writer_stats *stats);
 
@@ -105,6 +114,27 @@ void weir_log_writer_close(struct weir_log_writer *writer);
 typedef int weir_log_visit_fn(void *ctx, const struct weir_log_record *record);
 int weir_log_replay(const char *dir, uint32_t shard, const struct weir_log_position *position,
 		    weir_log_visit_fn *fn, void *ctx, char *error, size_t error_length);
+
+/* Calls @fn for every STATE and MARKER record of shard @shard from byte @offset of segment
+ * @segment (a record boundary, as weir_log_writer_position() reports one) through each next
+ * segment in number order, up to the end of the last one, or up to the first record that does
+ * not validate (a bad format byte, type or checksum, a header or a length past the file's
+ * end, zeros): the torn tail of a writer that crashed, which ends the log and is not an error.
+ * A missing segment number also ends the log (numbers have no gaps; the segments after a gap
+ * are not part of it).  Nothing is changed on disk (see weir_log_trim()).
+ * On 0: *end_segment and *end_offset say where the valid records end (the start of the first
+ * invalid one, or the end of the last segment); *dropped_bytes counts the bytes after that in
+ * its segment plus every byte of the segments after it (up to a gap), not read.  When segment
+ * @segment is missing, @offset is 0 and no segment numbered at or above it exists, the log is
+ * empty: 0 with the end at (@segment, 0) and nothing dropped.
+ * Returns: 0, -ENOENT (segment @segment missing otherwise), -EBADMSG (@offset past the end of
+ * its file), -EINVAL (@segment 0), another -errno from reading (@error names the file), or what
+ * @fn returned if not 0 (the records before it were visited).  The out-parameters are set on 0
+ * only. */
+int weir_log_read_tail(const char *dir, uint32_t shard, uint64_t segment, uint64_t offset,
+		       weir_log_visit_fn *fn, void *ctx, uint64_t *end_segment,
+		       uint64_t *end_offset, uint64_t *dropped_bytes, char *error,
+		       size_t error_length);
 
 /* Cuts shard @shard's torn tail: truncates end_segment to end_offset and deletes segments
  * numbered above it.  Returns: 0 or -errno. */

@@ -14,6 +14,7 @@
 #include "core/fault.h"
 #include "core/job.h"
 #include "core/mem.h"
+#include "state/ingest.h"
 #include "state/log.h"
 #include "state/manifest.h"
 
@@ -23,6 +24,7 @@
 struct store {
 	char dir[512];
 	uint32_t kept; /* manifests kept */
+	struct weir_ingest *ingest; /* a live source's ingest log, or NULL */
 };
 
 struct store_shard {
@@ -31,6 +33,27 @@ struct store_shard {
 	uint64_t written_at_seal; /* log bytes written when the last epoch was sealed */
 	uint64_t sealed_bytes;	  /* ... of which that epoch's */
 };
+
+/* Ingest logs: per partition, segments below the oldest position a kept manifest has. */
+static int remove_unreferenced_ingest(const char *dir, const uint64_t *keep_from,
+				      char *error, size_t error_length)
+{
+	char ingest_dir[600];
+	snprintf(ingest_dir, sizeof(ingest_dir), "%s/ingest", dir);
+	uint32_t shards[WEIR_WORKERS_MAX];
+	int count = weir_log_shards(ingest_dir, shards, WEIR_WORKERS_MAX);
+	for (int i = 0; i < count; i++) {
+		if (keep_from[shards[i]] == UINT64_MAX)
+			continue; /* not named by a kept manifest: maybe this run's own, new one */
+		int rc = weir_log_remove_before(ingest_dir, shards[i], keep_from[shards[i]]);
+		if (rc < 0) {
+			snprintf(error, error_length, "removing old ingest segments of %u: %s",
+				 shards[i], strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
 
 /* Deletes what no kept manifest names: per shard, segments below the smallest
  * first_segment of the kept manifests; shards none of them has, entirely. */
@@ -41,8 +64,9 @@ static int remove_unreferenced(const char *dir, char *error, size_t error_length
 	if (count <= 0)
 		return count;
 	static uint64_t keep_from[WEIR_WORKERS_MAX]; /* main thread only */
+	static uint64_t ingest_from[WEIR_WORKERS_MAX];
 	for (uint32_t s = 0; s < WEIR_WORKERS_MAX; s++)
-		keep_from[s] = UINT64_MAX;
+		keep_from[s] = ingest_from[s] = UINT64_MAX;
 	static struct weir_checkpoint_info info; /* too big for the stack; main thread only */
 	for (int m = 0; m < count; m++) {
 		char path[600];
@@ -53,7 +77,18 @@ static int remove_unreferenced(const char *dir, char *error, size_t error_length
 			if (info.shards[s].log.first_segment < keep_from[s])
 				keep_from[s] = info.shards[s].log.first_segment;
 		}
+		for (uint32_t i = 0; i < info.split_count && !info.finished; i++) {
+			const struct weir_split *split = &info.splits[i];
+			uint64_t segment, offset;
+			weir_ingest_position_decode(split->begin, &segment, &offset);
+			if (split->end == WEIR_SPLIT_LIVE && split->step < WEIR_WORKERS_MAX &&
+			    segment != 0 && segment < ingest_from[split->step])
+				ingest_from[split->step] = segment;
+		}
 	}
+	int ingest_rc = remove_unreferenced_ingest(dir, ingest_from, error, error_length);
+	if (ingest_rc < 0)
+		return ingest_rc;
 	uint32_t shards[WEIR_WORKERS_MAX];
 	int shard_count = weir_log_shards(dir, shards, WEIR_WORKERS_MAX);
 	for (int i = 0; i < shard_count; i++) {
@@ -201,6 +236,16 @@ static int store_commit(void *ctx, const struct weir_checkpoint_info *info, char
 	return 0;
 }
 
+static int store_wrap_live(void *ctx, struct weir_source *source, uint32_t worker_count,
+			   uint32_t pull_records, const struct weir_checkpoint_info *recovered,
+			   char *error, size_t error_length)
+{
+	struct store *store = ctx;
+	WEIR_VERIFY(store->ingest == NULL);
+	return weir_ingest_create(&store->ingest, store->dir, source, worker_count, pull_records,
+				  recovered, error, error_length);
+}
+
 static const struct weir_store_vtable store_vtable = {
 	.recover = store_recover,
 	.shard_open = store_shard_open,
@@ -211,11 +256,14 @@ static const struct weir_store_vtable store_vtable = {
 	.shard_close = store_shard_close,
 	.replay = store_replay,
 	.commit = store_commit,
+	.wrap_live = store_wrap_live,
 };
 
 static void store_destroy(void *ctx)
 {
-	weir_mem_free(ctx, WEIR_MEM_ARENA_DEFAULT);
+	struct store *store = ctx;
+	weir_ingest_destroy(store->ingest);
+	weir_mem_free(store, WEIR_MEM_ARENA_DEFAULT);
 }
 
 int weir_job_use_state_dir(struct weir_job *job, const char *dir)

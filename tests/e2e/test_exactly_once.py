@@ -44,6 +44,7 @@ Exit 0 when every check passes; otherwise 1, with one FAIL line per failing chec
 import collections
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -120,11 +121,13 @@ class Torture:
 
     def new_episode(self, label, job=None):
         self.job = job or self.job
+        self.episode_label = label
         self.episode += 1
         self.state = os.path.join(self.tmp, f"state-{self.episode}")
         self.out = os.path.join(self.tmp, f"out-{self.episode}.jsonl")
         self.previous = b""
         self.episode_kills = 0
+        self.finished = False
         print(f"--   episode {self.episode}: {label}", flush=True)
 
     def start(self, workers, interval, fault=None, kill_after=None):
@@ -166,7 +169,10 @@ class Torture:
 
     def step(self, label, workers, interval, fault=None, kill_after=None, expect_kill=None):
         """Runs once; checks the outcome and the output after a kill.  Returns 'killed',
-        'finished' (exit 0: the episode was completed and checked), or 'failed'."""
+        'finished' (exit 0: the episode was completed and checked), or 'failed'.  After a
+        finished episode the next step starts a new one (same job)."""
+        if self.finished:
+            self.new_episode(self.episode_label.split(",")[0] + ", continued")
         rc, stderr, elapsed, args = self.start(workers, interval, fault, kill_after)
         label = f"episode {self.episode} {label} workers={workers}"
         if rc is None:
@@ -233,6 +239,10 @@ class Torture:
 
     def check_finished(self, label, args, stderr):
         """The job exited 0: compare with the reference, rerun, then the episode is done."""
+        if self.finished:
+            fail(label, "a finished episode was run again (a bug in this test)")
+            return
+        self.finished = True
         if not os.path.exists(self.out):
             fail(label, f"exit 0 but no output file {self.out}")
             return
@@ -267,6 +277,8 @@ class Torture:
 
     def finish(self, label, workers=None):
         """Runs the episode to the end (no fault) unless it already ended."""
+        if self.finished:
+            return "finished"
         for attempt in range(3):
             outcome = self.step(f"{label} (finish)", workers or self.rng.choice((1, 2, 3)),
                                 "100ms")
@@ -275,8 +287,28 @@ class Torture:
         fail(label, "the job was killed while finishing without a fault")
         return "failed"
 
+    def has_checkpoint(self):
+        return (not self.finished and os.path.isdir(self.state) and
+                any(n.startswith("manifest-") for n in os.listdir(self.state)))
+
     def random_delay(self, low=0.05, high=0.9):
         return self.rng.uniform(low, high) * self.duration
+
+
+def source_kill_points():
+    """The kill points named in the source (weir_fault_point("NAME")), if it is here."""
+    root = os.environ.get("WEIR_SOURCE_ROOT")
+    names = []
+    if not root:
+        return names
+    for folder in ("core", "io", "state", "operators", "cli"):
+        for base, _, files in os.walk(os.path.join(root, folder)):
+            for name in files:
+                if name.endswith(".c"):
+                    with open(os.path.join(base, name), encoding="utf-8",
+                              errors="replace") as f:
+                        names += re.findall(r'weir_fault_point\("([^"]+)"\)', f.read())
+    return names
 
 
 class Job:
@@ -346,50 +378,45 @@ def main():
                 ("random 2", 2, t.random_delay(0.2, 0.5)),
                 ("random 3", 3, t.random_delay(0.2, 0.5))]
         for label, workers, delay in plan:
-            if t.step(label, workers, "100ms", kill_after=delay) == "finished":
-                t.new_episode("random kills, continued")
+            t.step(label, workers, "100ms", kill_after=delay)
         if t.workers_seen[-3:] != [1, 2, 3]:
             fail("workers 1 -> 2 -> 3", f"runs had --workers {t.workers_seen[-3:]}")
         # Two kills less than a second apart: the second run dies 0.05..0.5 s after start.
         pair_ok = False
-        for attempt in range(3):
-            first = t.step("pair, first", t.rng.choice((1, 2, 3)), "100ms",
-                           kill_after=t.random_delay(0.1, 0.4))
-            if first != "killed":
-                t.new_episode("random kills, continued")
+        for attempt in range(4):
+            if t.step("pair, first", t.rng.choice((1, 2, 3)), "100ms",
+                      kill_after=t.random_delay(0.1, 0.4)) != "killed":
                 continue
-            second = t.step("pair, second", t.rng.choice((1, 2, 3)), "100ms",
-                            kill_after=t.rng.uniform(0.05, 0.5))
-            if second == "killed" and t.kill_times[-1] - t.kill_times[-2] < 1.0:
+            if (t.step("pair, second", t.rng.choice((1, 2, 3)), "100ms",
+                       kill_after=t.rng.uniform(0.05, 0.5)) == "killed" and
+                    t.kill_times[-1] - t.kill_times[-2] < 1.0):
                 ok("two kills within one second",
                    f"{t.kill_times[-1] - t.kill_times[-2]:.3f} s apart")
                 pair_ok = True
                 break
-            if second == "finished":
-                t.new_episode("random kills, continued")
         if not pair_ok:
             fail("two kills within one second", "could not kill twice within a second")
         # A kill right after a restart: during startup and recovery.
         soon = 0
-        for attempt in range(4):
+        for attempt in range(6):
             if soon >= 2:
                 break
-            if not os.path.exists(os.path.join(t.state)) or not any(
-                    n.startswith("manifest-") for n in os.listdir(t.state)):
+            if not t.has_checkpoint():
                 t.step("make a checkpoint", 2, "100ms", fault="kill:checkpoint.published@1",
                        expect_kill=True)
             if t.step("soon after restart", t.rng.choice((1, 2, 3)), "100ms",
                       kill_after=t.rng.uniform(0.0, 0.05)) == "killed":
                 soon += 1
-            else:
-                t.new_episode("random kills, continued")
         if soon < 2:
             fail("kill soon after restart", f"only {soon} of 2 runs killed within 50 ms")
         # More random kills, random worker counts, until the target.
-        while t.random_kills < random_target:
-            if t.step("random", t.rng.choice((1, 2, 3)), "100ms",
-                      kill_after=t.random_delay()) == "finished":
-                t.new_episode("random kills, continued")
+        for attempt in range(4 * random_target):
+            if t.random_kills >= random_target:
+                break
+            t.step("random", t.rng.choice((1, 2, 3)), "100ms", kill_after=t.random_delay())
+        if t.random_kills < random_target:
+            fail("random kills", f"only {t.random_kills} of {random_target} runs were "
+                                 f"killed (they finished first)")
         t.finish("random kills")
 
         # ---- every kill point, 20ms ----
@@ -402,8 +429,8 @@ def main():
                       for p, ns in points]
         rules = [(p, n) for p, ns in points for n in ns]
         t.rng.shuffle(rules)
-        # The recovery points only fire when there is a checkpoint to recover: each runs
-        # after a kill at a checkpoint point.
+        # The recovery points only fire when there is a checkpoint to recover: they come
+        # last, each after a kill at a checkpoint point when there is none.
         rules.sort(key=lambda r: r[0].startswith("recovery"))
         t.new_episode("kill points, 20ms")
         for point, n in rules:
@@ -412,21 +439,19 @@ def main():
             if point == "recovery.replay" and n > 1:
                 workers = max(workers, n)  # replay is passed once per worker
             for attempt in range(3):
-                if point.startswith("recovery"):
+                if point.startswith("recovery") and not t.has_checkpoint():
                     t.step("make a checkpoint", t.rng.choice((1, 2, 3)), "20ms",
                            fault="kill:checkpoint.published@2", expect_kill=True)
                 outcome = t.step(fault, workers, "20ms", fault=fault, expect_kill=True)
                 if outcome == "finished":
-                    t.new_episode("kill points, continued")
-                    continue
+                    continue  # not reached before the end: again, in a new episode
                 if outcome == "killed" and point == "recovery.replay":
                     t.step("soon after a recovery kill", t.rng.choice((1, 2, 3)), "20ms",
                            kill_after=t.rng.uniform(0.0, 0.08))
                 break
-            if t.state and t.episode_kills > 0 and t.rng.random() < 0.3:
-                if t.step("random, 20ms", t.rng.choice((1, 2, 3)), "20ms",
-                          kill_after=t.random_delay(0.1, 0.5)) == "finished":
-                    t.new_episode("kill points, continued")
+            if t.rng.random() < 0.3:
+                t.step("random, 20ms", t.rng.choice((1, 2, 3)), "20ms",
+                       kill_after=t.random_delay(0.1, 0.5))
         t.finish("kill points")
 
         # ---- compaction.start: a long window over many keys, 10ms ----
@@ -434,12 +459,20 @@ def main():
         for n in ((1, 2) if long_run else (1,)):
             t.step(f"kill:compaction.start@{n}", 2, "10ms", fault=f"kill:compaction.start@{n}",
                    expect_kill=True)
-        t.step("random after compaction", t.rng.choice((1, 3)), "10ms",
-               kill_after=t.random_delay(0.5, 1.0))
+        if t.step("random after compaction", t.rng.choice((1, 3)), "10ms",
+                  kill_after=t.random_delay(0.5, 1.0)) == "killed":
+            listing = run([weir, "checkpoints", "--state-dir", t.state])
+            text = listing.stdout if listing is not None else ""
+            snapshot = "new snapshot" in text or any(
+                int(first) > 1 for first in re.findall(r"shard \d+: segments (\d+)\.\.", text))
+            print(f"     the state dir {'has' if snapshot else 'has no'} snapshot segment "
+                  f"after compaction", flush=True)
         t.finish("compaction")
 
-        # ---- coverage ----
+        # ---- coverage: every point the source names was tested ----
         named = [p for p, _ in points] + ["compaction.start"]
+        for point in sorted(set(source_kill_points()) - set(named)):
+            fail(f"kill point {point}", "named in the source but not tested here")
         for point in named:
             if t.point_kills[point] == 0:
                 fail(f"kill point {point}", "never reached: no run was killed there")

@@ -1,11 +1,23 @@
 /* Goal: the window operator's event-time semantics, exactly: which rows fire when, what
  * tumbling and sliding windows contain, how late events within the allowed lateness re-emit an
  * updated row, how later ones go to the late output, and that the state budget refuses (and
- * counts) instead of growing past it.
+ * counts) instead of growing past it.  And its checkpoints: an instance restored from a full
+ * snapshot (and restored() at the snapshot's watermark) emits exactly what the original emits
+ * from there on, rows and late events, for tumbling and sliding windows with and without
+ * lateness; an incremental snapshot writes each cell changed since the last one once, and no
+ * unchanged or evicted cell; full + deltas replayed in order (a later record of a cell wins)
+ * equal the original; restored() drops cells whose panes were evicted at its watermark, so no
+ * window fires twice; each record's key group is that of its key without the pane; a record
+ * of the wrong type or size is -EBADMSG, a restore past the state budget -ENOSPC, and a store
+ * error stops the snapshot with its code.
  *
  * Method: build a real job (generator source, key_by card, window) only to configure the
  * operator, then drive the operator's vtable by hand on this thread: process() records we
- * write, advance() watermarks we choose, and capture rows through a fake sink. */
+ * write, advance() watermarks we choose, and capture rows through a fake sink.  Checkpoints go
+ * through weir_state_put into a fake store whose append() copies each record into memory; a
+ * second instance of the same operator (the twin) restores them, then both get the same
+ * events and watermarks and their rows are compared sorted (bytes, so sums must match to the
+ * bit).  Random streams come from a printed seed (WEIR_SEED=n replays). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +33,7 @@
 #include "core/mem.h"
 #include "io/sink.h"
 #include "tests/support/capture_sink.h"
+#include "tests/support/test_rng.h"
 
 
 static struct captured out_rows;
@@ -37,26 +50,34 @@ struct fixture {
 
 static struct fixture fx;
 
-/* Schema of the events: ts:i64, card:str16, amount:f64. */
+/* A job whose events are ts:i64, card:str16, amount:f64, keyed by card, with the window. */
+static struct weir_job *job_build(const char *window, int64_t lateness, const char *aggregates,
+				  uint64_t budget_mib)
+{
+	struct weir_job *job = NULL;
+	struct weir_job_options options;
+	weir_job_options_init(&options);
+	options.state_budget_mib = budget_mib;
+	assert_int_equal(weir_job_create(&job, &options), 0);
+	assert_int_equal(weir_job_source_generator(job, "ts:i64,card:str16,amount:f64",
+						   unused_generate, NULL, 0),
+			 0);
+	assert_int_equal(weir_job_key_by(job, "card"), 0);
+	struct weir_window_spec spec = {.time_column = "ts",
+					.allowed_lateness = lateness,
+					.aggregates = aggregates};
+	assert_int_equal(weir_window_spec_parse(&spec, window), 0);
+	assert_int_equal(weir_job_window(job, &spec), 0);
+	return job;
+}
+
 static void fixture_open(const char *window, int64_t lateness, const char *aggregates,
 			 uint64_t budget_mib)
 {
 	memset(&fx, 0, sizeof(fx));
 	memset(&out_rows, 0, sizeof(out_rows));
 	memset(&late_rows, 0, sizeof(late_rows));
-	struct weir_job_options options;
-	weir_job_options_init(&options);
-	options.state_budget_mib = budget_mib;
-	assert_int_equal(weir_job_create(&fx.job, &options), 0);
-	assert_int_equal(weir_job_source_generator(fx.job, "ts:i64,card:str16,amount:f64",
-						   unused_generate, NULL, 0),
-			 0);
-	assert_int_equal(weir_job_key_by(fx.job, "card"), 0);
-	struct weir_window_spec spec = {.time_column = "ts",
-					.allowed_lateness = lateness,
-					.aggregates = aggregates};
-	assert_int_equal(weir_window_spec_parse(&spec, window), 0);
-	assert_int_equal(weir_job_window(fx.job, &spec), 0);
+	fx.job = job_build(window, lateness, aggregates, budget_mib);
 	capture_open_keyed(fx.job, &out_rows, &late_rows, &fx.out, fx.out_buffer, &fx.late,
 			   fx.late_buffer, &fx.instance);
 }
@@ -67,7 +88,8 @@ static void fixture_close(void)
 	weir_job_destroy(fx.job);
 }
 
-static void event(int64_t ts, const char *card, double amount)
+static void event_into(void *instance, struct weir_emitter *out, struct weir_emitter *late,
+		       int64_t ts, const char *card, double amount)
 {
 	const struct weir_schema *schema = &fx.job->exchange_schema;
 	uint8_t record[256];
@@ -76,9 +98,14 @@ static void event(int64_t ts, const char *card, double amount)
 	record[schema->fields[1].offset] = (uint8_t)strlen(card);
 	memcpy(record + schema->fields[1].offset + 1, card, strlen(card));
 	weir_field_set_f64(&schema->fields[2], record, amount);
-	fx.job->keyed_vtable->process(fx.instance, record, 1);
-	weir_emitter_flush(&fx.out);
-	weir_emitter_flush(&fx.late);
+	fx.job->keyed_vtable->process(instance, record, 1);
+	weir_emitter_flush(out);
+	weir_emitter_flush(late);
+}
+
+static void event(int64_t ts, const char *card, double amount)
+{
+	event_into(fx.instance, &fx.out, &fx.late, ts, card, amount);
 }
 
 static void advance(int64_t watermark)
@@ -344,6 +371,586 @@ static void bad_specs_are_errors(void **state)
 	assert_int_equal(build_window("tumbling:10", "ts", "distinct", 0), -EINVAL);
 }
 
+/* ---- checkpoints ---- */
+
+#define LOG_RECORDS_MAX 65536u
+#define WRITER_SEED 0x9E3779B97F4A7C15ull
+#define WRITER_GROUPS 4096u
+#define STREAM_EVENTS 600u
+#define CHECKPOINT_AGGREGATES "count,sum:amount,min:amount,max:amount,avg:amount,distinct:card"
+
+struct saved_record {
+	uint64_t epoch;
+	uint16_t type;
+	uint32_t key_group;
+	uint32_t key_length;
+	uint32_t value_length;
+	size_t at; /* its key, then its value, in fake_log.bytes */
+};
+
+/* The fake store's one shard: every record appended, in order. */
+struct fake_log {
+	struct saved_record *records; /* [LOG_RECORDS_MAX] */
+	uint32_t count;
+	uint8_t *bytes;
+	size_t used;
+	size_t capacity;
+	uint32_t fail_at; /* the append (from 1) that fails with -ENOSPC; 0: none */
+};
+
+static struct fake_log fake_log;
+
+static int fake_append(void *shard, uint64_t epoch, const struct weir_state_record *record)
+{
+	struct fake_log *log = shard;
+	if (log->fail_at != 0 && log->count + 1 == log->fail_at)
+		return -ENOSPC;
+	assert_true(log->count < LOG_RECORDS_MAX);
+	size_t need = (size_t)record->key_length + record->value_length;
+	if (log->used + need > log->capacity) {
+		size_t capacity = log->capacity == 0 ? 1u << 16 : log->capacity;
+		while (capacity < log->used + need)
+			capacity *= 2;
+		log->bytes = weir_mem_realloc(log->bytes, capacity, WEIR_MEM_ARENA_DEFAULT);
+		assert_non_null(log->bytes);
+		log->capacity = capacity;
+	}
+	memcpy(log->bytes + log->used, record->key, record->key_length);
+	memcpy(log->bytes + log->used + record->key_length, record->value, record->value_length);
+	log->records[log->count++] = (struct saved_record){.epoch = epoch,
+							   .type = record->type,
+							   .key_group = record->key_group,
+							   .key_length = record->key_length,
+							   .value_length = record->value_length,
+							   .at = log->used};
+	log->used += need;
+	return 0;
+}
+
+static const struct weir_store_vtable fake_store = {.append = fake_append};
+
+static void fake_log_reset(void)
+{
+	if (fake_log.records == NULL)
+		fake_log.records = weir_mem_alloc(sizeof(struct saved_record) * LOG_RECORDS_MAX, 8,
+						  WEIR_MEM_ARENA_DEFAULT);
+	assert_non_null(fake_log.records);
+	fake_log.count = 0;
+	fake_log.used = 0;
+	fake_log.fail_at = 0;
+}
+
+static struct weir_state_record saved(uint32_t i)
+{
+	const struct saved_record *r = &fake_log.records[i];
+	return (struct weir_state_record){.type = r->type,
+					  .key_group = r->key_group,
+					  .key = fake_log.bytes + r->at,
+					  .key_length = r->key_length,
+					  .value = fake_log.bytes + r->at + r->key_length,
+					  .value_length = r->value_length};
+}
+
+/* Snapshots fx.instance as checkpoint @epoch with the writer's @seed and @groups.
+ * Returns: the records it appended. */
+static uint32_t snapshot_with(bool full, uint64_t epoch, uint64_t seed, uint32_t groups)
+{
+	struct weir_state_writer writer = {.store = &fake_store,
+					   .shard = &fake_log,
+					   .epoch = epoch,
+					   .seed = seed,
+					   .key_groups = groups};
+	uint32_t before = fake_log.count;
+	assert_int_equal(fx.job->keyed_vtable->snapshot(fx.instance, full, &writer), 0);
+	assert_int_equal(writer.error, 0);
+	assert_int_equal(writer.records, fake_log.count - before);
+	for (uint32_t i = before; i < fake_log.count; i++)
+		assert_int_equal(fake_log.records[i].epoch, epoch);
+	return fake_log.count - before;
+}
+
+static uint32_t snapshot(bool full, uint64_t epoch)
+{
+	return snapshot_with(full, epoch, WRITER_SEED, WRITER_GROUPS);
+}
+
+/* Whether record @i is the cell of (@card, @pane). */
+static bool record_is(uint32_t i, const char *card, int64_t pane)
+{
+	struct weir_state_record record = saved(i);
+	size_t length = strlen(card);
+	int64_t its_pane;
+	if (record.key_length != 1 + length + 8 || record.key[0] != length ||
+	    memcmp(record.key + 1, card, length) != 0)
+		return false;
+	memcpy(&its_pane, record.key + 1 + length, 8);
+	return its_pane == pane;
+}
+
+/* The second instance of the operator, restored from the fake log. */
+struct twin {
+	struct weir_job *job;
+	struct weir_emitter out;
+	struct weir_emitter late;
+	uint8_t out_buffer[8 * 256];
+	uint8_t late_buffer[8 * 256];
+	void *instance;
+};
+
+static struct twin tw;
+static struct captured twin_rows;
+static struct captured twin_late_rows;
+
+static void twin_open(struct weir_job *job)
+{
+	memset(&tw, 0, sizeof(tw));
+	memset(&twin_rows, 0, sizeof(twin_rows));
+	memset(&twin_late_rows, 0, sizeof(twin_late_rows));
+	tw.job = job;
+	capture_open_keyed(job, &twin_rows, &twin_late_rows, &tw.out, tw.out_buffer, &tw.late,
+			   tw.late_buffer, &tw.instance);
+}
+
+static void twin_close(void)
+{
+	tw.job->keyed_vtable->close(tw.job->keyed_ctx, tw.instance);
+}
+
+static int twin_restore_one(uint32_t i)
+{
+	struct weir_state_record record = saved(i);
+	return tw.job->keyed_vtable->restore(tw.instance, &record);
+}
+
+/* Replays records [from, to) of the fake log into the twin, then restored(@watermark). */
+static void twin_restore(uint32_t from, uint32_t to, int64_t watermark)
+{
+	for (uint32_t i = from; i < to; i++) {
+		int rc = twin_restore_one(i);
+		if (rc != 0)
+			fail_msg("restore of record %u: %d", i, rc);
+	}
+	tw.job->keyed_vtable->restored(tw.instance, watermark);
+	assert_int_equal(twin_rows.count, 0); /* restoring emits nothing */
+	assert_int_equal(twin_late_rows.count, 0);
+}
+
+static void both_event(int64_t ts, const char *card, double amount)
+{
+	event(ts, card, amount);
+	event_into(tw.instance, &tw.out, &tw.late, ts, card, amount);
+}
+
+static void both_advance(int64_t watermark)
+{
+	advance(watermark);
+	tw.job->keyed_vtable->advance(tw.instance, watermark);
+}
+
+static uint32_t compared_length;
+
+static int row_order(const void *a, const void *b)
+{
+	return memcmp(a, b, compared_length);
+}
+
+/* Rows @from.. of @original and all rows of @restored are the same, in any order. */
+static void assert_same_rows(struct captured *original, uint32_t from, struct captured *restored)
+{
+	assert_true(original->count <= CAPTURE_ROWS_MAX && restored->count <= CAPTURE_ROWS_MAX);
+	uint32_t count = original->count - from;
+	if (restored->count != count)
+		fail_msg("the original emitted %u rows after the checkpoint, the restored one %u",
+			 count, restored->count);
+	compared_length = original->record_length;
+	qsort(original->rows[from], count, CAPTURE_ROW_LENGTH_MAX, row_order);
+	qsort(restored->rows[0], count, CAPTURE_ROW_LENGTH_MAX, row_order);
+	for (uint32_t r = 0; r < count; r++) {
+		if (memcmp(original->rows[from + r], restored->rows[r], compared_length) != 0)
+			fail_msg("sorted row %u of %u differs", r, count);
+	}
+}
+
+/* Rows of @rows for windows starting at @start. */
+static uint32_t rows_starting(const struct captured *rows, int64_t start)
+{
+	uint32_t count = 0;
+	for (uint32_t r = 0; r < rows->count && r < CAPTURE_ROWS_MAX; r++)
+		count += weir_field_get_i64(out_field("window_start"), rows->rows[r]) == start;
+	return count;
+}
+
+/* A random stream: times run ahead one per event, each up to 40 behind; the watermark trails
+ * by 20 and moves now and then, from event 30 on. */
+struct stream_event {
+	int64_t ts;
+	char card[8];
+	double amount;
+	int64_t watermark; /* advance to this after the event, or WEIR_WATERMARK_NONE */
+};
+
+static struct stream_event stream[STREAM_EVENTS];
+
+static void make_stream(void)
+{
+	int64_t watermark = WEIR_WATERMARK_NONE;
+	for (uint32_t i = 0; i < STREAM_EVENTS; i++) {
+		struct stream_event *e = &stream[i];
+		e->ts = (int64_t)i - (int64_t)(test_rng_next() % 40);
+		snprintf(e->card, sizeof(e->card), "k%u", (unsigned)(test_rng_next() % 12));
+		e->amount = (double)(test_rng_next() % 1000) / 4; /* exact sums */
+		e->watermark = WEIR_WATERMARK_NONE;
+		if (i >= 30 && test_rng_next() % 12 == 0 && (int64_t)i - 20 > watermark)
+			e->watermark = watermark = (int64_t)i - 20;
+	}
+}
+
+/* The clock after events [0, @end). */
+static int64_t stream_clock(uint32_t end)
+{
+	int64_t watermark = WEIR_WATERMARK_NONE;
+	for (uint32_t i = 0; i < end; i++)
+		watermark = stream[i].watermark != WEIR_WATERMARK_NONE ? stream[i].watermark
+								      : watermark;
+	return watermark;
+}
+
+/* Events [from, to) into the original, and into the twin too when @both. */
+static void feed(uint32_t from, uint32_t to, bool both)
+{
+	for (uint32_t i = from; i < to; i++) {
+		const struct stream_event *e = &stream[i];
+		if (both)
+			both_event(e->ts, e->card, e->amount);
+		else
+			event(e->ts, e->card, e->amount);
+		if (e->watermark != WEIR_WATERMARK_NONE && both)
+			both_advance(e->watermark);
+		else if (e->watermark != WEIR_WATERMARK_NONE)
+			advance(e->watermark);
+	}
+}
+
+/* The rest of the stream into both, to the end; then the rows after @rows_from / @late_from
+ * of the original must be the twin's. */
+static void finish_both(uint32_t from, uint32_t rows_from, uint32_t late_from)
+{
+	feed(from, STREAM_EVENTS, true);
+	both_advance(INT64_MAX);
+	assert_same_rows(&out_rows, rows_from, &twin_rows);
+	assert_same_rows(&late_rows, late_from, &twin_late_rows);
+}
+
+/* Full snapshot after event @cut, restore into the twin, finish both. */
+static void restore_equals_original(const char *window, int64_t lateness, uint32_t cut)
+{
+	print_message("%s, lateness %lld, checkpoint after event %u\n", window,
+		      (long long)lateness, cut);
+	fixture_open(window, lateness, CHECKPOINT_AGGREGATES, 64);
+	fake_log_reset();
+	make_stream();
+	feed(0, cut, false);
+	uint32_t records = snapshot(true, 1);
+	assert_true(records > 0);
+	twin_open(fx.job);
+	assert_true(fx.job->keyed_vtable->state_bytes(tw.instance) > 0);
+	twin_restore(0, records, stream_clock(cut));
+	uint32_t rows_from = out_rows.count, late_from = late_rows.count;
+	finish_both(cut, rows_from, late_from);
+	assert_true(twin_rows.count > 0);
+	twin_close();
+	fixture_close();
+}
+
+static void restore_continues_exactly(void **state)
+{
+	(void)state;
+	test_rng_seed();
+	static const struct {
+		const char *window;
+		int64_t lateness;
+	} cases[] = {{"tumbling:10", 0},   {"tumbling:10", 15},   {"sliding:20,5", 0},
+		     {"sliding:30,10", 12}, {"sliding:12,8", 5}};
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		uint32_t cut = STREAM_EVENTS / 4 + (uint32_t)(test_rng_next() % (STREAM_EVENTS / 2));
+		restore_equals_original(cases[c].window, cases[c].lateness, cut);
+	}
+	/* Before the first watermark: restored(WEIR_WATERMARK_NONE). */
+	restore_equals_original("sliding:20,5", 3, 20);
+}
+
+static void incremental_writes_changed_cells_once(void **state)
+{
+	(void)state;
+	fixture_open("tumbling:10", 0, CHECKPOINT_AGGREGATES, 64);
+	fake_log_reset();
+	event(1, "a", 1.0);
+	event(2, "b", 2.0);
+	event(3, "c", 3.0); /* pane 0 */
+	event(12, "a", 4.0);
+	event(15, "b", 5.0); /* pane 1 */
+	event(25, "c", 6.0); /* pane 2 */
+	advance(9);
+	assert_int_equal(snapshot(true, 1), 6);
+	uint32_t full_end = fake_log.count;
+	event(5, "b", 7.0);   /* (b, 0) changes, then is evicted */
+	event(13, "a", 8.0);  /* (a, 1) changes */
+	event(13, "a", 9.0);  /* and again: still one record */
+	event(16, "d", 10.0); /* (d, 1) is new */
+	advance(10);	      /* fires [0,10) and evicts pane 0 */
+	event(17, "e", 11.0); /* (e, 1): new, maybe in an id pane 0 gave back */
+	assert_int_equal(snapshot(false, 2), 3);
+	uint32_t found = 0;
+	for (uint32_t i = full_end; i < fake_log.count; i++)
+		found += record_is(i, "a", 1) * 1 + record_is(i, "d", 1) * 10 +
+			 record_is(i, "e", 1) * 100;
+	assert_int_equal(found, 111); /* each once; (b,0), (b,1), (c,2) not at all */
+	uint32_t delta_end = fake_log.count;
+	assert_int_equal(snapshot(false, 3), 0); /* nothing changed since */
+	/* Full + delta, (a, 1) twice: the later one wins. */
+	twin_open(fx.job);
+	twin_restore(0, delta_end, 10);
+	uint32_t rows_from = out_rows.count, late_from = late_rows.count;
+	both_event(14, "b", 12.0);
+	both_event(27, "a", 13.0);
+	both_event(3, "a", 14.0); /* too late in both */
+	both_advance(20);
+	both_advance(INT64_MAX);
+	assert_same_rows(&out_rows, rows_from, &twin_rows);
+	assert_same_rows(&late_rows, late_from, &twin_late_rows);
+	assert_int_equal(twin_late_rows.count, 1);
+	assert_int_equal(rows_starting(&twin_rows, 0), 0); /* [0,10) fired before */
+	assert_int_equal(rows_starting(&twin_rows, 10), 4); /* a, b, d, e */
+	twin_close();
+	fixture_close();
+}
+
+/* No two records of one snapshot, [from, to) of the log, are of the same cell. */
+static void assert_cells_once(uint32_t from, uint32_t to)
+{
+	for (uint32_t i = from; i < to; i++) {
+		struct weir_state_record a = saved(i);
+		for (uint32_t j = i + 1; j < to; j++) {
+			struct weir_state_record b = saved(j);
+			if (a.key_length == b.key_length &&
+			    memcmp(a.key, b.key, a.key_length) == 0)
+				fail_msg("records %u and %u are of one cell", i, j);
+		}
+	}
+}
+
+/* A full snapshot, then deltas at random points; full + every delta restores the state. */
+static void incremental_chain(const char *window, int64_t lateness)
+{
+	print_message("%s, lateness %lld\n", window, (long long)lateness);
+	fixture_open(window, lateness, CHECKPOINT_AGGREGATES, 64);
+	fake_log_reset();
+	make_stream();
+	uint32_t at = 40 + (uint32_t)(test_rng_next() % 60);
+	feed(0, at, false);
+	uint32_t full = snapshot(true, 1);
+	assert_cells_once(0, full);
+	uint64_t epoch = 1;
+	while (at < STREAM_EVENTS * 3 / 4) {
+		uint32_t next = at + 1 + (uint32_t)(test_rng_next() % 60);
+		feed(at, next, false);
+		uint32_t before = fake_log.count;
+		snapshot(false, ++epoch);
+		assert_cells_once(before, fake_log.count);
+		at = next;
+	}
+	print_message("%u full records, %u in %llu deltas\n", full, fake_log.count - full,
+		      (unsigned long long)(epoch - 1));
+	twin_open(fx.job);
+	twin_restore(0, fake_log.count, stream_clock(at));
+	finish_both(at, out_rows.count, late_rows.count);
+	twin_close();
+	fixture_close();
+}
+
+static void incremental_chain_restores_the_state(void **state)
+{
+	(void)state;
+	test_rng_seed();
+	incremental_chain("tumbling:10", 0);
+	incremental_chain("tumbling:10", 25);
+	incremental_chain("sliding:20,5", 0);
+	incremental_chain("sliding:30,10", 12);
+}
+
+/* Cells of panes evicted after the last full snapshot come back from the log; restored() at
+ * the newer clock drops them again, so their windows do not fire twice. */
+static void restored_drops_evicted_panes(void **state)
+{
+	(void)state;
+	fixture_open("sliding:10,5", 5, "count,sum:amount", 64);
+	fake_log_reset();
+	event(2, "a", 1.0);  /* pane 0: last window [0,10) */
+	event(7, "a", 2.0);  /* pane 1: [5,15) */
+	event(12, "b", 3.0); /* pane 2: [10,20) */
+	event(18, "a", 4.0); /* pane 3: [15,25) */
+	advance(4);
+	assert_int_equal(snapshot(true, 1), 4);
+	advance(21); /* fires up to [10,20); evicts panes 0 and 1 (ends + 5 <= 21), keeps 2 */
+	uint32_t fired = out_rows.count;
+	assert_true(fired > 0);
+	assert_int_equal(snapshot(false, 2), 0); /* evicted cells are not written */
+	twin_open(fx.job);
+	twin_restore(0, fake_log.count, 21);
+	both_event(11, "b", 5.0); /* pane 2, within lateness: [10,20) again in both */
+	both_event(3, "a", 6.0);  /* pane 0: too late in both */
+	both_advance(INT64_MAX);
+	assert_same_rows(&out_rows, fired, &twin_rows);
+	assert_same_rows(&late_rows, 0, &twin_late_rows);
+	assert_int_equal(twin_late_rows.count, 1);
+	for (int64_t start = -5; start <= 5; start += 5)
+		assert_int_equal(rows_starting(&twin_rows, start), 0);
+	assert_int_equal(rows_starting(&twin_rows, 10), 1);
+	assert_int_equal(rows_starting(&twin_rows, 15), 1);
+	twin_close();
+	fixture_close();
+}
+
+/* Each record's key group is that of its key without the pane, by the writer's seed and
+ * group count, as the shuffle computes it. */
+static void records_carry_their_key_group(void **state)
+{
+	(void)state;
+	static const struct {
+		uint64_t seed;
+		uint32_t groups;
+	} writers[] = {{WRITER_SEED, WRITER_GROUPS}, {1, 7}, {0, 1}, {42, 65536}};
+	fixture_open("sliding:20,5", 0, "count", 64);
+	fake_log_reset();
+	char card[17];
+	for (uint32_t i = 0; i < 300; i++) {
+		snprintf(card, sizeof(card), "card-%u", i);
+		event((int64_t)(i % 50), card, 1.0);
+	}
+	for (uint64_t w = 0; w < sizeof(writers) / sizeof(writers[0]); w++) {
+		uint32_t from = fake_log.count;
+		uint32_t records = snapshot_with(true, w + 1, writers[w].seed, writers[w].groups);
+		assert_true(records >= 300);
+		for (uint32_t i = from; i < fake_log.count; i++) {
+			struct weir_state_record record = saved(i);
+			assert_int_equal(record.type, 1);
+			uint32_t key_length = record.key_length - 8;
+			assert_int_equal(key_length, 1u + record.key[0]);
+			uint64_t hash = weir_key_hash(record.key, key_length, writers[w].seed);
+			uint32_t group = weir_key_group_of_hash(hash, writers[w].groups);
+			if (record.key_group != group)
+				fail_msg("record %u: group %u, expected %u", i, record.key_group,
+					 group);
+		}
+	}
+	fixture_close();
+}
+
+static void restore_rejects_foreign_records(void **state)
+{
+	(void)state;
+	fixture_open("tumbling:10", 0, "count,sum:amount", 64);
+	fake_log_reset();
+	event(1, "a", 1.0);
+	assert_int_equal(snapshot(true, 1), 1);
+	twin_open(fx.job);
+	const struct weir_keyed_op_vtable *op = fx.job->keyed_vtable;
+	struct weir_state_record record = saved(0);
+	uint8_t long_key[64] = {0};
+	record.type = 2;
+	assert_int_equal(op->restore(tw.instance, &record), -EBADMSG);
+	record.type = 0;
+	assert_int_equal(op->restore(tw.instance, &record), -EBADMSG);
+	record = saved(0);
+	record.value_length--;
+	assert_int_equal(op->restore(tw.instance, &record), -EBADMSG);
+	record.value_length += 2;
+	assert_int_equal(op->restore(tw.instance, &record), -EBADMSG);
+	record = saved(0);
+	record.key_length = 7; /* shorter than a pane index */
+	assert_int_equal(op->restore(tw.instance, &record), -EBADMSG);
+	record.key = long_key;
+	record.key_length = 1 + 16 + 8 + 1; /* longer than the longest card and a pane */
+	assert_int_equal(op->restore(tw.instance, &record), -EBADMSG);
+	/* A job with other aggregates keeps cells of another size. */
+	struct weir_job *other = job_build("tumbling:10", 0, "count", 64);
+	void *other_instance = NULL;
+	struct weir_emitter out = {.capacity = 8}, late = {.capacity = 8};
+	uint8_t buffer[8 * 256];
+	out.records = late.records = buffer;
+	assert_int_equal(other->keyed_vtable->open(other->keyed_ctx, 0, WEIR_MEM_ARENA_DEFAULT,
+						   &out, &late, &other_instance),
+			 0);
+	record = saved(0);
+	assert_int_equal(other->keyed_vtable->restore(other_instance, &record), -EBADMSG);
+	other->keyed_vtable->close(other->keyed_ctx, other_instance);
+	weir_job_destroy(other);
+	/* The record as written restores. */
+	assert_int_equal(twin_restore_one(0), 0);
+	twin_close();
+	fixture_close();
+}
+
+static void restore_past_the_budget_is_enospc(void **state)
+{
+	(void)state;
+	fixture_open("tumbling:1000", 0, "count", 64);
+	fake_log_reset();
+	char card[17];
+	for (uint32_t i = 0; i < 40000; i++) {
+		snprintf(card, sizeof(card), "k%u", i);
+		event(1, card, 1.0);
+	}
+	assert_int_equal(snapshot(true, 1), 40000);
+	struct weir_job *small = job_build("tumbling:1000", 0, "count", 1);
+	twin_open(small);
+	int rc = 0;
+	uint32_t restored = 0;
+	while (restored < fake_log.count && rc == 0)
+		rc = twin_restore_one(restored++);
+	assert_int_equal(rc, -ENOSPC);
+	print_message("a 1 MiB budget took %u of 40000 cells\n", restored - 1);
+	assert_true(restored > 1000 && restored < 40000);
+	twin_close();
+	weir_job_destroy(small);
+	fixture_close();
+}
+
+/* The store's error stops the snapshot: returned, kept in the writer, nothing after it. */
+static void store_error_stops_the_snapshot(void **state)
+{
+	(void)state;
+	fixture_open("tumbling:10", 0, "count", 64);
+	fake_log_reset();
+	event(1, "a", 1.0);
+	event(2, "b", 1.0);
+	event(3, "c", 1.0);
+	event(4, "d", 1.0);
+	fake_log.fail_at = 3;
+	struct weir_state_writer writer = {.store = &fake_store,
+					   .shard = &fake_log,
+					   .epoch = 1,
+					   .seed = WRITER_SEED,
+					   .key_groups = WRITER_GROUPS};
+	assert_int_equal(fx.job->keyed_vtable->snapshot(fx.instance, true, &writer), -ENOSPC);
+	assert_int_equal(writer.error, -ENOSPC);
+	assert_int_equal(writer.records, 2);
+	assert_int_equal(fake_log.count, 2);
+	/* Later puts do nothing. */
+	assert_int_equal(weir_state_put(&writer, 1, "key", 3, 3, "v", 1), -ENOSPC);
+	assert_int_equal(fake_log.count, 2);
+	fixture_close();
+}
+
+static int checkpoint_teardown(void **state)
+{
+	(void)state;
+	weir_mem_free(fake_log.records, WEIR_MEM_ARENA_DEFAULT);
+	weir_mem_free(fake_log.bytes, WEIR_MEM_ARENA_DEFAULT);
+	memset(&fake_log, 0, sizeof(fake_log));
+	return 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -356,6 +963,14 @@ int main(void)
 		cmocka_unit_test(state_budget_refuses_and_counts),
 		cmocka_unit_test(bad_specs_are_errors),
 		cmocka_unit_test(distinct_counts_approximately),
+		cmocka_unit_test(restore_continues_exactly),
+		cmocka_unit_test(incremental_writes_changed_cells_once),
+		cmocka_unit_test(incremental_chain_restores_the_state),
+		cmocka_unit_test(restored_drops_evicted_panes),
+		cmocka_unit_test(records_carry_their_key_group),
+		cmocka_unit_test(restore_rejects_foreign_records),
+		cmocka_unit_test(restore_past_the_budget_is_enospc),
+		cmocka_unit_test(store_error_stops_the_snapshot),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, NULL, checkpoint_teardown);
 }
