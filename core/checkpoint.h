@@ -109,7 +109,8 @@ struct weir_store_vtable {
 	 * or an fdatasync failed (never retried as if the data were safe). */
 	int (*poll)(void *shard, uint64_t *durable_epoch, struct weir_log_position *position,
 		    uint64_t *appended_bytes);
-	/* Main, after the worker stopped: waits for what is in flight, frees. */
+	/* The shard's worker, after its loop (io_uring work belongs to the thread that
+	 * submitted it): waits for what is in flight, frees. */
 	void (*shard_close)(void *ctx, void *shard);
 	/* Worker, before its loop: replays every state record of checkpoint @info whose key
 	 * group is in [group_begin, group_end), each shard's log in order.  Every checksum is

@@ -137,6 +137,17 @@ static int plan_splits(struct weir_job *job)
 	return 0;
 }
 
+/* Whether every shard had the same clock at the checkpoint: then key groups can move to
+ * other shards, since each shard fired exactly the windows the others did. */
+static bool clocks_agree(const struct weir_checkpoint_info *info)
+{
+	for (uint32_t s = 1; s < info->worker_count; s++) {
+		if (info->shards[s].watermark != info->shards[0].watermark)
+			return false;
+	}
+	return true;
+}
+
 static int recover(struct weir_job *job)
 {
 	uint64_t started_ns = weir_clock_ns();
@@ -155,6 +166,14 @@ static int recover(struct weir_job *job)
 				     "state dir %s: its checkpoints use %u key groups, this job %u",
 				     job->state_dir, job->recovered->key_groups,
 				     job->options.key_groups);
+	} else if (!clocks_agree(job->recovered) && !job->recovered->finished &&
+		   job->recovered->worker_count != job->worker_count) {
+		return weir_job_fail(job, -EINVAL,
+				     "state dir %s: its shards' event-time clocks differed at "
+				     "checkpoint %llu (an idle source), so windows fired in one "
+				     "shard and not in another; continue it with --workers %u",
+				     job->state_dir, (unsigned long long)job->recovered->epoch,
+				     job->recovered->worker_count);
 	} else {
 		job->seed = job->recovered->seed; /* key groups must mean what they meant */
 		job->checkpoints.epoch = job->recovered->epoch;

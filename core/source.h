@@ -58,6 +58,10 @@ struct weir_source_vtable {
 	 * Returns: 0 or -errno (the job stops: taken input could not be made durable). */
 	int (*seal)(void *partition, uint64_t tag);
 	int (*durable)(void *partition, uint64_t *tag);
+	/* The worker that opened @partition, after its loop, before it exits: waits for the
+	 * I/O the partition has in flight (io_uring work belongs to the thread that submitted
+	 * it, and fails once that thread is gone).  May be NULL. */
+	void (*finish)(void *partition);
 };
 
 struct weir_source {

@@ -800,6 +800,21 @@ static int checkpoint_setup(struct worker *worker)
 	return 0;
 }
 
+/* Waits, on this thread, for the I/O it submitted: a thread's io_uring work fails once the
+ * thread has exited. */
+static void worker_finish_io(struct worker *worker)
+{
+	struct weir_job *job = worker->job;
+	for (uint32_t p = 0; p < worker->partition_count; p++) {
+		if (worker->partitions[p] != NULL && job->source.vtable->finish != NULL)
+			job->source.vtable->finish(worker->partitions[p]);
+	}
+	if (worker->store_shard != NULL) {
+		job->store->shard_close(job->store_ctx, worker->store_shard);
+		worker->store_shard = NULL;
+	}
+}
+
 void *weir_worker_main(void *arg)
 {
 	struct worker *worker = arg;
@@ -835,6 +850,7 @@ void *weir_worker_main(void *arg)
 		worker->finished_ns = weir_clock_ns();
 		worker->counters.busy_ns = worker->finished_ns - started_ns;
 	}
+	worker_finish_io(worker);
 	atomic_store_explicit(&worker->done, true, memory_order_release);
 	return NULL;
 }

@@ -596,6 +596,14 @@ static void csv_close(void *ctx, void *partition)
 	partition_free(part);
 }
 
+/* On the worker that submitted the reads: wait for them while it still exists. */
+static void csv_finish(void *partition)
+{
+	struct csv_partition *part = partition;
+	if (part->ring_ready)
+		partition_drain(part);
+}
+
 static const struct weir_source_vtable csv_vtable = {
 	.open = csv_open,
 	.pull = csv_pull,
@@ -603,6 +611,7 @@ static const struct weir_source_vtable csv_vtable = {
 	.plan = csv_plan,
 	.open_split = csv_open_split,
 	.position = csv_position,
+	.finish = csv_finish,
 };
 
 /* ---- the source ---- */

@@ -148,8 +148,8 @@ uint64_t weir_stage_published_length(const struct weir_stage *stage)
 	return stage->published_length;
 }
 
-/* The entry of @epoch, made (with its file) if new.  NULL on error. */
-static struct stage_epoch *epoch_entry(struct weir_stage *stage, uint64_t epoch)
+/* The entry of @epoch, made (with its file) if new.  NULL on error (*rc says which). */
+static struct stage_epoch *epoch_entry(struct weir_stage *stage, uint64_t epoch, int *rc)
 {
 	uint32_t at = stage->epoch_count;
 	while (at > 0 && stage->epochs[at - 1].epoch >= epoch) {
@@ -158,15 +158,16 @@ static struct stage_epoch *epoch_entry(struct weir_stage *stage, uint64_t epoch)
 		at--;
 	}
 	if (stage->epoch_count == STAGE_EPOCHS_MAX) {
-		stage_fail(stage, -ENOSPC, "output %s: more than %u epochs wait to be published",
-			   stage->output_path, STAGE_EPOCHS_MAX);
+		*rc = stage_fail(stage, -ENOSPC,
+				 "output %s: more than %u epochs wait to be published",
+				 stage->output_path, STAGE_EPOCHS_MAX);
 		return NULL;
 	}
 	char path[800];
 	epoch_path(stage, epoch, path, sizeof(path));
 	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
-		stage_fail(stage, -errno, "cannot make %s: %s", path, strerror(errno));
+		*rc = stage_fail(stage, -errno, "cannot make %s: %s", path, strerror(errno));
 		return NULL;
 	}
 	memmove(&stage->epochs[at + 1], &stage->epochs[at],
@@ -182,11 +183,12 @@ int weir_stage_append(struct weir_stage *stage, uint64_t epoch, const void *data
 	WEIR_ASSERT(epoch > stage->published_epoch);
 	if (stage->error[0] != '\0')
 		return -EIO;
-	struct stage_epoch *entry = epoch_entry(stage, epoch);
+	int rc = 0;
+	struct stage_epoch *entry = epoch_entry(stage, epoch, &rc);
 	if (entry == NULL)
-		return -EIO;
+		return rc;
 	WEIR_ASSERT(!entry->synced); /* nothing is added to an epoch after its prepare */
-	int rc = write_at(entry->fd, data, length, entry->length);
+	rc = write_at(entry->fd, data, length, entry->length);
 	if (rc != 0) {
 		char path[800];
 		epoch_path(stage, epoch, path, sizeof(path));
@@ -294,10 +296,12 @@ static int load_entries(struct weir_stage *stage)
 		return stage_fail(stage, -errno, "reading %s: %s", stage->dir, strerror(errno));
 	int rc = 0;
 	for (struct dirent *item = readdir(dir); item != NULL && rc == 0; item = readdir(dir)) {
-		char *end = NULL;
-		uint64_t epoch = strtoull(item->d_name, &end, 10);
-		if (end != item->d_name + 20 || strcmp(end, ".stage") != 0)
+		/* Exactly what epoch_path() writes: 20 digits, ".stage" (strtoull alone would
+		 * also take "+0...2.stage" for epoch 2 and count its bytes twice). */
+		if (strspn(item->d_name, "0123456789") != 20 ||
+		    strcmp(item->d_name + 20, ".stage") != 0)
 			continue;
+		uint64_t epoch = strtoull(item->d_name, NULL, 10);
 		char path[800];
 		epoch_path(stage, epoch, path, sizeof(path));
 		int fd = open(path, O_RDWR | O_CLOEXEC);

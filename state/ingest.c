@@ -282,12 +282,20 @@ static int ingest_durable(void *partition, uint64_t *tag)
 	return weir_log_poll(part->log, tag, &position);
 }
 
+static void ingest_finish(void *partition)
+{
+	struct ingest_partition *part = partition;
+	if (part->log != NULL)
+		weir_log_writer_close(part->log);
+	part->log = NULL;
+}
+
 static void ingest_close(void *ctx, void *partition)
 {
 	struct weir_ingest *ingest = ctx;
 	struct ingest_partition *part = partition;
 	ingest->inner.vtable->close(ingest->inner.ctx, part->inner);
-	weir_log_writer_close(part->log);
+	WEIR_VERIFY(part->log == NULL); /* finish() ran on the worker */
 	partition_free(part);
 }
 
@@ -307,6 +315,7 @@ static const struct weir_source_vtable ingest_vtable = {
 	.position = ingest_position,
 	.seal = ingest_seal,
 	.durable = ingest_durable,
+	.finish = ingest_finish,
 };
 
 int weir_ingest_create(struct weir_ingest **ingest_out, const char *state_dir,

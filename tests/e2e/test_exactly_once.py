@@ -19,6 +19,8 @@ bytes) and starts the next episode.  The kills, in order:
   * random SIGKILLs sent by this test after a random delay (0.05..0.9 D), with
     --checkpoint-interval 100ms, on 1, then 2, then 3 workers, then random counts;
   * two kills less than a second apart; a kill 0..50 ms after a restart (during recovery);
+    then more random kills, some with --checkpoint-interval 20ms or --checkpoints-kept 1
+    or 2 (the default is 3);
   * WEIR_FAULT=kill:POINT@N at every kill point the code names (checkpoint.sealed,
     checkpoint.before-manifest, checkpoint.after-manifest, checkpoint.published,
     sink.publish, recovery.manifest, recovery.replay, compaction.start) with several N,
@@ -27,8 +29,10 @@ bytes) and starts the next episode.  The kills, in order:
     is never reached fails the test); kill:recovery.replay is followed by a kill soon after
     the next restart;
   * compaction.start with a job whose log outgrows its live state (a 1/3-of-the-input
-    window over 20000 keys, --checkpoint-interval 10ms), then a random kill, so a later
-    recovery reads a snapshot segment.
+    window over 20000 keys, --checkpoint-interval 10ms), then a random kill;
+  * kills around the last checkpoint, the one that marks the job finished (a smaller
+    input, --checkpoint-interval 10m so it is the only one): before its manifest, after
+    it, during its publish, after its publish; the rerun must complete the output.
 After every kill: the output is empty or ends with a newline, every line is a reference
 line and none occurs more often than in the reference, and the output before the kill is a
 byte prefix of it (committed rows are never taken back).  `weir checkpoints --verify` runs
@@ -108,18 +112,25 @@ class Torture:
         self.verifies = 0
         self.runs = 0
 
-    def agg_args(self, job, out, state, workers, interval):
+    def agg_args(self, job, out, state, workers, interval, kept=None):
         args = [self.weir, "agg", "--input", job.data, "--schema", SCHEMA, "--time", "ts",
                 "--key", "card", "--window", f"tumbling:{job.window}",
                 "--agg", AGGS, "--out-of-orderness", str(2 * DISORDER), "--out", out,
                 "--workers", str(workers), "--no-pin", "--quiet"]
         if state is not None:
             args += ["--state-dir", state, "--checkpoint-interval", interval]
+        if kept is not None:
+            args += ["--checkpoints-kept", str(kept)]
         return args
 
     # ---- episodes ----
 
     def new_episode(self, label, job=None):
+        """Starts from an empty state dir and output (the last episode's are removed)."""
+        if self.state is not None:
+            shutil.rmtree(self.state, ignore_errors=True)
+            if os.path.exists(self.out):
+                os.unlink(self.out)
         self.job = job or self.job
         self.episode_label = label
         self.episode += 1
@@ -130,10 +141,10 @@ class Torture:
         self.finished = False
         print(f"--   episode {self.episode}: {label}", flush=True)
 
-    def start(self, workers, interval, fault=None, kill_after=None):
+    def start(self, workers, interval, fault=None, kill_after=None, kept=None):
         """One run of the job.  kill_after: seconds after which this test SIGKILLs it (None:
-        let it run).  Returns (returncode or None on timeout, stderr text, seconds)."""
-        args = self.agg_args(self.job, self.out, self.state, workers, interval)
+        let it run).  Returns (returncode or None on timeout, stderr text, seconds, args)."""
+        args = self.agg_args(self.job, self.out, self.state, workers, interval, kept)
         env = dict(os.environ)
         env.pop("WEIR_FAULT", None)
         if fault is not None:
@@ -167,14 +178,16 @@ class Torture:
     def describe(self, args, fault):
         return (f"WEIR_FAULT={fault} " if fault else "") + " ".join(args)
 
-    def step(self, label, workers, interval, fault=None, kill_after=None, expect_kill=None):
+    def step(self, label, workers, interval, fault=None, kill_after=None, expect_kill=None,
+             kept=None):
         """Runs once; checks the outcome and the output after a kill.  Returns 'killed',
         'finished' (exit 0: the episode was completed and checked), or 'failed'.  After a
         finished episode the next step starts a new one (same job)."""
         if self.finished:
             self.new_episode(self.episode_label.split(",")[0] + ", continued")
-        rc, stderr, elapsed, args = self.start(workers, interval, fault, kill_after)
-        label = f"episode {self.episode} {label} workers={workers}"
+        rc, stderr, elapsed, args = self.start(workers, interval, fault, kill_after, kept)
+        label = (f"episode {self.episode} {label} workers={workers} {interval}"
+                 f"{f' kept={kept}' if kept else ''}")
         if rc is None:
             fail(label, f"timed out after {TIMEOUT_S} s (hang?): "
                         f"{self.describe(args, fault)}\nstderr:\n{tail(stderr)}")
@@ -361,6 +374,7 @@ def main():
         t = Torture(weir, tmp, rng)
         main_job = make_job(t, "in", rows, CARDS, windows=10)
         compaction_job = make_job(t, "compaction", rows, COMPACTION_CARDS, windows=3)
+        final_job = make_job(t, "final", max(rows // 5, 1000), CARDS, windows=10)
 
         # A failure-free run with --state-dir: equal to the reference; D.
         t.new_episode("no faults", main_job)
@@ -413,7 +427,8 @@ def main():
         for attempt in range(4 * random_target):
             if t.random_kills >= random_target:
                 break
-            t.step("random", t.rng.choice((1, 2, 3)), "100ms", kill_after=t.random_delay())
+            t.step("random", t.rng.choice((1, 2, 3)), t.rng.choice(("100ms", "100ms", "20ms")),
+                   kill_after=t.random_delay(), kept=t.rng.choice((None, 1, 2)))
         if t.random_kills < random_target:
             fail("random kills", f"only {t.random_kills} of {random_target} runs were "
                                  f"killed (they finished first)")
@@ -468,6 +483,15 @@ def main():
             print(f"     the state dir {'has' if snapshot else 'has no'} snapshot segment "
                   f"after compaction", flush=True)
         t.finish("compaction")
+
+        # ---- kills around the last checkpoint (the one that marks the job finished): with
+        # --checkpoint-interval 10m it is the only one ----
+        for point in ("checkpoint.before-manifest", "checkpoint.after-manifest",
+                      "sink.publish", "checkpoint.published"):
+            t.new_episode(f"kill at {point} of the last checkpoint, 10m", final_job)
+            t.step(f"kill:{point}@1", t.rng.choice((1, 2, 3)), "10m",
+                   fault=f"kill:{point}@1", expect_kill=True)
+            t.finish(f"{point} of the last checkpoint")
 
         # ---- coverage: every point the source names was tested ----
         named = [p for p, _ in points] + ["compaction.start"]

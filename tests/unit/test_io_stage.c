@@ -7,8 +7,9 @@
  * the sink.publish point), but refuses an output shorter than any publish explains with
  * -EBADMSG naming the file, touching nothing.  Epochs with no bytes and epochs larger than
  * the 1 MiB copy buffer work; two sinks share a state dir; misuse asserts; injected faults
- * (fsync-eio in prepare and publish, write-eio and enospc in append and publish) are sticky
- * -errno with the call and the file in the message, and short writes still give the bytes.
+ * (fsync-eio in prepare and publish, write-eio in append and publish, enospc in append) are
+ * sticky -errno with the call and the file in the message, a publish they stopped is finished
+ * by the next recover, and short writes still give the right bytes.
  *
  * Method: each test works in its own mkdtemp folder under /tmp (the state dir and the output
  * file in it), removed at the end.  A model keeps the bytes appended to each epoch (seeded

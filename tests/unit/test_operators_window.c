@@ -5,11 +5,11 @@
  * snapshot (and restored() at the snapshot's watermark) emits exactly what the original emits
  * from there on, rows and late events, for tumbling and sliding windows with and without
  * lateness; an incremental snapshot writes each cell changed since the last one once, and no
- * unchanged or evicted cell; full + deltas replayed in order (a later record of a cell wins)
- * equal the original; restored() drops cells whose panes were evicted at its watermark, so no
- * window fires twice; each record's key group is that of its key without the pane; a record
- * of the wrong type or size is -EBADMSG, a restore past the state budget -ENOSPC, and a store
- * error stops the snapshot with its code.
+ * unchanged or evicted cell (before any snapshot: every cell); full + deltas replayed in order
+ * (a later record of a cell wins) equal the original; restored() drops cells whose panes were
+ * evicted at its watermark, so no window fires twice; each record's key group is that of its
+ * key without the pane; a record of the wrong type or size is -EBADMSG, a restore past the
+ * state budget -ENOSPC, and a store error stops the snapshot with its code.
  *
  * Method: build a real job (generator source, key_by card, window) only to configure the
  * operator, then drive the operator's vtable by hand on this thread: process() records we
@@ -672,11 +672,21 @@ static void restore_continues_exactly(void **state)
 	} cases[] = {{"tumbling:10", 0},   {"tumbling:10", 15},   {"sliding:20,5", 0},
 		     {"sliding:30,10", 12}, {"sliding:12,8", 5}};
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
-		uint32_t cut = STREAM_EVENTS / 4 + (uint32_t)(test_rng_next() % (STREAM_EVENTS / 2));
+		uint32_t cut = STREAM_EVENTS / 4;
+		cut += (uint32_t)(test_rng_next() % (STREAM_EVENTS / 2));
 		restore_equals_original(cases[c].window, cases[c].lateness, cut);
 	}
 	/* Before the first watermark: restored(WEIR_WATERMARK_NONE). */
 	restore_equals_original("sliding:20,5", 3, 20);
+}
+
+/* How many of records [from, to) are of (@card, @pane). */
+static uint32_t records_of(uint32_t from, uint32_t to, const char *card, int64_t pane)
+{
+	uint32_t count = 0;
+	for (uint32_t i = from; i < to; i++)
+		count += record_is(i, card, pane);
+	return count;
 }
 
 static void incremental_writes_changed_cells_once(void **state)
@@ -693,19 +703,22 @@ static void incremental_writes_changed_cells_once(void **state)
 	advance(9);
 	assert_int_equal(snapshot(true, 1), 6);
 	uint32_t full_end = fake_log.count;
-	event(5, "b", 7.0);   /* (b, 0) changes, then is evicted */
+	event(5, "b", 7.0); /* pane 0 changes, then is evicted */
+	event(4, "a", 7.5);
+	event(6, "c", 7.25);
 	event(13, "a", 8.0);  /* (a, 1) changes */
 	event(13, "a", 9.0);  /* and again: still one record */
 	event(16, "d", 10.0); /* (d, 1) is new */
 	advance(10);	      /* fires [0,10) and evicts pane 0 */
-	event(17, "e", 11.0); /* (e, 1): new, maybe in an id pane 0 gave back */
-	assert_int_equal(snapshot(false, 2), 3);
-	uint32_t found = 0;
-	for (uint32_t i = full_end; i < fake_log.count; i++)
-		found += record_is(i, "a", 1) * 1 + record_is(i, "d", 1) * 10 +
-			 record_is(i, "e", 1) * 100;
-	assert_int_equal(found, 111); /* each once; (b,0), (b,1), (c,2) not at all */
+	/* New cells in the ids pane 0 gave back, each now listed twice as changed. */
+	event(17, "e", 11.0);
+	event(18, "f", 11.5);
+	event(19, "g", 11.75);
+	assert_int_equal(snapshot(false, 2), 5);
 	uint32_t delta_end = fake_log.count;
+	static const char *const written[] = {"a", "d", "e", "f", "g"};
+	for (uint32_t k = 0; k < 5; k++)
+		assert_int_equal(records_of(full_end, delta_end, written[k], 1), 1);
 	assert_int_equal(snapshot(false, 3), 0); /* nothing changed since */
 	/* Full + delta, (a, 1) twice: the later one wins. */
 	twin_open(fx.job);
@@ -719,8 +732,35 @@ static void incremental_writes_changed_cells_once(void **state)
 	assert_same_rows(&out_rows, rows_from, &twin_rows);
 	assert_same_rows(&late_rows, late_from, &twin_late_rows);
 	assert_int_equal(twin_late_rows.count, 1);
-	assert_int_equal(rows_starting(&twin_rows, 0), 0); /* [0,10) fired before */
-	assert_int_equal(rows_starting(&twin_rows, 10), 4); /* a, b, d, e */
+	assert_int_equal(rows_starting(&twin_rows, 0), 0);  /* [0,10) fired before */
+	assert_int_equal(rows_starting(&twin_rows, 10), 6); /* a, b, d, e, f, g */
+	twin_close();
+	fixture_close();
+}
+
+/* Before the first full snapshot nothing is tracked: an incremental one writes every cell,
+ * in a fresh instance and in a restored one. */
+static void first_snapshot_writes_everything(void **state)
+{
+	(void)state;
+	fixture_open("sliding:20,10", 0, "count", 64);
+	fake_log_reset();
+	event(1, "a", 1.0);
+	event(11, "a", 1.0);
+	event(12, "b", 1.0);
+	assert_int_equal(snapshot(false, 1), 3);
+	assert_int_equal(snapshot(false, 2), 0);
+	twin_open(fx.job);
+	twin_restore(0, 3, WEIR_WATERMARK_NONE);
+	struct weir_state_writer writer = {.store = &fake_store,
+					   .shard = &fake_log,
+					   .epoch = 3,
+					   .seed = WRITER_SEED,
+					   .key_groups = WRITER_GROUPS};
+	assert_int_equal(tw.job->keyed_vtable->snapshot(tw.instance, false, &writer), 0);
+	assert_int_equal(writer.records, 3);
+	assert_int_equal(records_of(3, 6, "a", 0) + records_of(3, 6, "a", 1), 2);
+	assert_int_equal(records_of(3, 6, "b", 1), 1);
 	twin_close();
 	fixture_close();
 }
@@ -911,6 +951,8 @@ static void restore_past_the_budget_is_enospc(void **state)
 	assert_int_equal(rc, -ENOSPC);
 	print_message("a 1 MiB budget took %u of 40000 cells\n", restored - 1);
 	assert_true(restored > 1000 && restored < 40000);
+	/* Refused, not grown past it (one pane: its directory is small). */
+	assert_true(small->keyed_vtable->state_bytes(tw.instance) <= (1u << 20) + (64u << 10));
 	twin_close();
 	weir_job_destroy(small);
 	fixture_close();
@@ -965,6 +1007,7 @@ int main(void)
 		cmocka_unit_test(distinct_counts_approximately),
 		cmocka_unit_test(restore_continues_exactly),
 		cmocka_unit_test(incremental_writes_changed_cells_once),
+		cmocka_unit_test(first_snapshot_writes_everything),
 		cmocka_unit_test(incremental_chain_restores_the_state),
 		cmocka_unit_test(restored_drops_evicted_panes),
 		cmocka_unit_test(records_carry_their_key_group),

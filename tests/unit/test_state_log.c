@@ -4,9 +4,14 @@
  * ignored by replay and cut by trim; any damage inside the named range (a flipped bit in a
  * header or a payload, a zeroed block, a missing segment, an end that is not a record
  * boundary) is -EBADMSG or -ENOENT with the file and byte in the message, never a silent
- * success; snapshots start a new first segment; a reopened shard writes a new segment; and
- * the fault rules (write-eio, fsync-eio, enospc, short-write) end in a sticky error, or, for
- * a short write that can be completed, in a correct log.
+ * success; snapshots start a new first segment; a reopened shard writes a new segment; the
+ * writer's position after a seal (or at open) is exactly where the next record's header goes,
+ * the next segment's start when the seal rotates; a tail read from such a position yields
+ * exactly the records after it, through later segments (a reopened writer's too), and stops
+ * without error at a torn tail (a cut record or header, random bytes, zeros, a flipped bit)
+ * or a gap in the numbering, counting the bytes it dropped; and the fault rules (write-eio,
+ * fsync-eio, enospc, short-write) end in a sticky error, or, for a short write that can be
+ * completed, in a correct log.
  *
  * Method: each test works in its own mkdtemp folder under /tmp, removed at the end.  A
  * reference model keeps every appended record (seeded random keys and values of 0..8160
@@ -752,6 +757,355 @@ static void open_errors(void **state)
 	tree_remove(test_dir);
 }
 
+/* ---- reading a tail ---- */
+
+struct tail_at {
+	uint64_t segment;
+	uint64_t offset; /* bytes into the segment */
+};
+
+static struct tail_at writer_position(const struct weir_log_writer *writer)
+{
+	struct tail_at at = {UINT64_MAX, UINT64_MAX};
+	weir_log_writer_position(writer, &at.segment, &at.offset);
+	assert_int_not_equal(at.segment, UINT64_MAX);
+	assert_int_equal(at.offset % WEIR_LOG_BLOCK_LENGTH, 0);
+	return at;
+}
+
+/* Reads shard @shard's tail from @from and checks that it yields model records
+ * [first, first + count) exactly, ends at @end and drops @dropped bytes. */
+static void tail_expect(uint32_t shard, struct tail_at from, uint32_t first, uint32_t count,
+			struct tail_at end, uint64_t dropped)
+{
+	struct check check = {.index = first, .count = first + count, .stop_at = -1};
+	char error[ERROR_LENGTH] = "";
+	struct tail_at got = {UINT64_MAX, UINT64_MAX};
+	uint64_t got_dropped = UINT64_MAX;
+	int rc = weir_log_read_tail(test_dir, shard, from.segment, from.offset, check_visit,
+				    &check, &got.segment, &got.offset, &got_dropped, error,
+				    sizeof(error));
+	if (rc != 0 || check.index != first + count || got.segment != end.segment ||
+	    got.offset != end.offset || got_dropped != dropped)
+		print_error("tail from %llu:%llu: %d '%s', %u records to %llu:%llu dropping %llu; "
+			    "expected %u to %llu:%llu dropping %llu\n",
+			    (unsigned long long)from.segment, (unsigned long long)from.offset, rc,
+			    error, check.index - first, (unsigned long long)got.segment,
+			    (unsigned long long)got.offset, (unsigned long long)got_dropped, count,
+			    (unsigned long long)end.segment, (unsigned long long)end.offset,
+			    (unsigned long long)dropped);
+	assert_int_equal(rc, 0);
+	assert_int_equal(check.index, first + count);
+	assert_int_equal(got.segment, end.segment);
+	assert_int_equal(got.offset, end.offset);
+	assert_int_equal(got_dropped, dropped);
+}
+
+/* Reads shard @shard's tail from @from expecting @expected_rc, with @needle in the message
+ * and the out-parameters untouched. */
+static void tail_fails(uint32_t shard, struct tail_at from, int expected_rc, const char *needle)
+{
+	char error[ERROR_LENGTH] = "";
+	uint32_t count = 0;
+	struct tail_at got = {7, 7};
+	uint64_t got_dropped = 7;
+	int rc = weir_log_read_tail(test_dir, shard, from.segment, from.offset, count_visit,
+				    &count, &got.segment, &got.offset, &got_dropped, error,
+				    sizeof(error));
+	if (rc != expected_rc || strstr(error, needle) == NULL)
+		print_error("tail: %d (expected %d): '%s', expected '%s'\n", rc, expected_rc,
+			    error, needle);
+	assert_int_equal(rc, expected_rc);
+	assert_non_null(strstr(error, needle));
+	assert_int_equal(count, 0);
+	assert_int_equal(got.segment, 7);
+	assert_int_equal(got.offset, 7);
+	assert_int_equal(got_dropped, 7);
+}
+
+static uint8_t saved_bytes[1u << 20]; /* a segment's bytes while a test damages it */
+
+/* Reads all of @path into saved_bytes.  Returns: its length. */
+static uint64_t file_save(const char *path)
+{
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	ssize_t n = pread(fd, saved_bytes, sizeof(saved_bytes), 0);
+	close(fd);
+	assert_true(n >= 0 && (size_t)n < sizeof(saved_bytes));
+	return (uint64_t)n;
+}
+
+static void file_restore(const char *path, uint64_t length)
+{
+	int fd = open(path, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, saved_bytes, length, 0), (ssize_t)length);
+	close(fd);
+}
+
+/* Appends @length bytes to @path: random ones, or zeros. */
+static void file_append(const char *path, size_t length, bool random)
+{
+	uint8_t bytes[8192] = {0};
+	assert_true(length <= sizeof(bytes));
+	for (size_t i = 0; random && i < length; i++)
+		bytes[i] = (uint8_t)test_rng_next();
+	int fd = open(path, O_WRONLY | O_APPEND);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, bytes, length), (ssize_t)length);
+	close(fd);
+}
+
+/* Bytes of shard @shard's segments @from..@to. */
+static uint64_t segments_size(uint32_t shard, uint64_t from, uint64_t to)
+{
+	uint64_t total = 0;
+	for (uint64_t s = from; s <= to; s++)
+		total += segment_size(shard, s);
+	return total;
+}
+
+/* After a seal: the writer's position is the seal's end, or the next segment's start when
+ * the seal passed segment_length (that segment is not made before the next append).
+ * Returns: whether it rotates. */
+static bool position_after_seal(uint32_t shard, struct tail_at at,
+				const struct weir_log_position *sealed, uint64_t segment_length)
+{
+	if (sealed->end_offset < segment_length) {
+		assert_int_equal(at.segment, sealed->end_segment);
+		assert_int_equal(at.offset, sealed->end_offset);
+		return false;
+	}
+	assert_int_equal(at.segment, sealed->end_segment + 1);
+	assert_int_equal(at.offset, 0);
+	assert_false(segment_exists(shard, at.segment));
+	return true;
+}
+
+/* Damages the log tail_after_position wrote (read from @from, model records from @first,
+ * ending at @last) as a crash or a stray write would, and checks where a tail read stops. */
+static void tail_damaged(uint32_t shard, struct tail_at from, uint32_t first,
+			 const struct weir_log_position *last)
+{
+	const struct tail_at end = {last->end_segment, last->end_offset};
+	char path[256];
+	segment_file(path, sizeof(path), shard, end.segment);
+	uint64_t length = file_save(path);
+	assert_int_equal(length, end.offset);
+	/* The last segment cut inside its last STATE record's payload, then inside its header:
+	 * the log ends at that record. */
+	uint32_t victim = model.count - 2;
+	const struct expected *e = &model.records[victim];
+	assert_int_equal(e->type, WEIR_LOG_STATE);
+	assert_int_equal(e->segment, end.segment);
+	const uint64_t cuts[] = {40, 10};
+	for (size_t c = 0; c < sizeof(cuts) / sizeof(cuts[0]); c++) {
+		assert_int_equal(truncate(path, (off_t)(e->offset + cuts[c])), 0);
+		tail_expect(shard, from, first, victim - first,
+			    (struct tail_at){end.segment, e->offset}, cuts[c]);
+	}
+	file_restore(path, length);
+	/* Random bytes, then a zeroed block, after the last record. */
+	file_append(path, 1000, true);
+	tail_expect(shard, from, first, model.count - first, end, 1000);
+	assert_int_equal(truncate(path, (off_t)length), 0);
+	file_append(path, WEIR_LOG_BLOCK_LENGTH, false);
+	tail_expect(shard, from, first, model.count - first, end, WEIR_LOG_BLOCK_LENGTH);
+	assert_int_equal(truncate(path, (off_t)length), 0);
+	/* A record of an earlier segment with a flipped bit, then cut: the log ends there and
+	 * every later segment is dropped whole. */
+	for (victim = first;; victim++) {
+		assert_true(victim < model.count);
+		e = &model.records[victim];
+		if (e->segment < end.segment && e->type == WEIR_LOG_STATE &&
+		    e->key_length + e->value_length > 0)
+			break;
+	}
+	segment_file(path, sizeof(path), shard, e->segment);
+	uint64_t later = segments_size(shard, e->segment + 1, end.segment);
+	uint64_t earlier_length = file_save(path);
+	const struct tail_at stop = {e->segment, e->offset};
+	flip_bit(path, e->offset + 32, 0x10);
+	tail_expect(shard, from, first, victim - first, stop,
+		    earlier_length - e->offset + later);
+	file_restore(path, earlier_length);
+	assert_int_equal(truncate(path, (off_t)(e->offset + 40)), 0);
+	tail_expect(shard, from, first, victim - first, stop, 40 + later);
+	file_restore(path, earlier_length);
+	tail_expect(shard, from, first, model.count - first, end, 0);
+
+	/* Errors: a start past the file (its end itself is fine: nothing after it). */
+	segment_file(path, sizeof(path), shard, end.segment);
+	tail_fails(shard, (struct tail_at){end.segment, length + WEIR_LOG_BLOCK_LENGTH},
+		   -EBADMSG, path);
+	tail_fails(shard, (struct tail_at){end.segment, length + 1}, -EBADMSG, "short of");
+	tail_expect(shard, end, model.count, 0, end, 0);
+	/* A segment past the last: empty from its start, missing from anywhere else. */
+	const struct tail_at beyond = {end.segment + 5, 0};
+	tail_expect(shard, beyond, model.count, 0, beyond, 0);
+	tail_fails(shard, (struct tail_at){end.segment + 5, 4096}, -ENOENT, "missing");
+	tail_fails(shard, (struct tail_at){0, 0}, -EINVAL, "segment 0");
+	/* A missing segment that later ones follow is not an empty log. */
+	segment_file(path, sizeof(path), shard, 1);
+	assert_int_equal(unlink(path), 0);
+	tail_fails(shard, (struct tail_at){1, 0}, -ENOENT, path);
+}
+
+static void tail_after_position(void **state)
+{
+	(void)state;
+	test_rng_seed();
+	model_reset();
+	dir_make();
+	const uint32_t shard = 9;
+	const uint64_t segment_length = 16u << 10;
+	const uint64_t epochs = 12;
+	const uint64_t a = 4; /* position A: after epoch 4's seal */
+	struct weir_log_writer *writer = writer_open(shard, SMALL_BUFFER, 2, segment_length);
+	struct tail_at at[13]; /* at[e]: the position after epoch e's seal (0: at open) */
+	uint32_t after[13];    /* after[e]: the model index of the first record after it */
+	at[0] = writer_position(writer);
+	after[0] = 0;
+	assert_int_equal(at[0].segment, 1);
+	assert_int_equal(at[0].offset, 0);
+	uint32_t rotations = 0;
+	struct weir_log_position last = {0};
+	for (uint64_t epoch = 1; epoch <= epochs; epoch++) {
+		append_epoch(writer, epoch, 12, SMALL_BUFFER);
+		append_random(writer, epoch, 4, 5000); /* over 5 KiB an epoch: segments rotate */
+		if (epoch == 5) /* between appends and a seal: no record boundary to report */
+			expect_assert_failure(weir_log_writer_position(writer, &at[0].segment,
+								       &at[0].offset));
+		seal(writer, epoch);
+		at[epoch] = writer_position(writer);
+		after[epoch] = model.count;
+		last = wait_durable(writer, epoch);
+		rotations += position_after_seal(shard, at[epoch], &last, segment_length);
+	}
+	weir_log_writer_close(writer);
+	assert_true(rotations >= 2);
+	assert_true(at[a].segment < last.end_segment);
+	replay_expect(shard, &last, 0, model.count); /* records where each one is */
+	/* Each position is exactly where the next record's header went. */
+	for (uint64_t epoch = 0; epoch < epochs; epoch++) {
+		assert_int_equal(model.records[after[epoch]].segment, at[epoch].segment);
+		assert_int_equal(model.records[after[epoch]].offset, at[epoch].offset);
+	}
+	/* From A: the records appended after it, to the end of the log, nothing dropped; the
+	 * writer's final position is that end, or the start of the segment it would rotate
+	 * to. */
+	const struct tail_at end = {last.end_segment, last.end_offset};
+	tail_expect(shard, at[a], after[a], model.count - after[a], end, 0);
+	if (at[epochs].segment == end.segment)
+		assert_int_equal(at[epochs].offset, end.offset);
+	else
+		assert_int_equal(at[epochs].segment, end.segment + 1);
+	for (uint64_t epoch = 0; epoch < epochs; epoch++)
+		tail_expect(shard, at[epoch], after[epoch], model.count - after[epoch], end, 0);
+	/* From the final position: nothing (from a rotated one, an empty log there). */
+	tail_expect(shard, at[epochs], model.count, 0, at[epochs], 0);
+	/* A visitor's non-zero return stops the read and is returned. */
+	struct check check = {.index = after[a], .count = model.count,
+			      .stop_at = (int)after[a] + 3};
+	uint64_t out[3] = {7, 7, 7};
+	assert_int_equal(weir_log_read_tail(test_dir, shard, at[a].segment, at[a].offset,
+					    check_visit, &check, &out[0], &out[1], &out[2], NULL,
+					    0),
+			 1234);
+	assert_int_equal(check.index, after[a] + 3);
+	assert_int_equal(out[0] + out[1] + out[2], 21);
+	tail_damaged(shard, at[a], after[a], &last);
+	tree_remove(test_dir);
+}
+
+/* A writer that stops before its seal (segment 3 of tail_reopen_gap's log, read from @from
+ * with model records from @first): its full buffers reached the file, the record the last
+ * one cut is the torn tail. */
+static void tail_unsealed(uint32_t shard, struct tail_at from, uint32_t first)
+{
+	struct weir_log_writer *writer = writer_open(shard, SMALL_BUFFER, 2, 1u << 30);
+	const struct tail_at start = writer_position(writer);
+	assert_int_equal(start.segment, 3);
+	assert_int_equal(start.offset, 0);
+	uint32_t unsealed = model.count;
+	for (uint32_t r = 0; r < 12; r++)
+		append_random(writer, 6, 8, 3000); /* 3040-byte records */
+	weir_log_writer_close(writer);
+	/* 4 full buffers: 10 whole records and 2368 bytes of the 11th. */
+	const uint64_t written = 4 * SMALL_BUFFER;
+	const struct tail_at stop = {3, 10 * 3040};
+	assert_int_equal(segment_size(shard, 3), written);
+	tail_expect(shard, start, unsealed, 10, stop, written - stop.offset);
+	tail_expect(shard, from, first, unsealed + 10 - first, stop, written - stop.offset);
+}
+
+static void tail_reopen_gap(void **state)
+{
+	(void)state;
+	test_rng_seed();
+	model_reset();
+	dir_make();
+	const uint32_t shard = 10;
+	/* No folder yet, then a writer's fresh segment: an empty log, ending where it starts. */
+	const struct tail_at one = {1, 0};
+	tail_expect(shard, one, 0, 0, one, 0);
+	struct weir_log_writer *writer = writer_open(shard, SMALL_BUFFER, 2, 1u << 30);
+	struct tail_at a = writer_position(writer);
+	assert_int_equal(a.segment, 1);
+	assert_int_equal(a.offset, 0);
+	assert_true(segment_exists(shard, 1));
+	tail_expect(shard, a, 0, 0, a, 0);
+	uint32_t first = 0;
+	for (uint64_t epoch = 1; epoch <= 3; epoch++) {
+		append_epoch(writer, epoch, 6, SMALL_BUFFER);
+		seal(writer, epoch);
+		if (epoch == 2) {
+			a = writer_position(writer);
+			first = model.count;
+		}
+	}
+	struct weir_log_position old = wait_durable(writer, 3);
+	uint32_t old_count = model.count;
+	weir_log_writer_close(writer);
+	/* A reopened writer starts segment 2; a tail from the old segment reads on into it. */
+	writer = writer_open(shard, SMALL_BUFFER, 2, 1u << 30);
+	struct tail_at reopened = writer_position(writer);
+	assert_int_equal(reopened.segment, 2);
+	assert_int_equal(reopened.offset, 0);
+	tail_expect(shard, reopened, model.count, 0, reopened, 0);
+	for (uint64_t epoch = 4; epoch <= 5; epoch++) {
+		append_epoch(writer, epoch, 6, SMALL_BUFFER);
+		append_random(writer, epoch, 4, 300);
+		seal(writer, epoch);
+	}
+	struct weir_log_position last = wait_durable(writer, 5);
+	weir_log_writer_close(writer);
+	assert_int_equal(last.end_segment, 2);
+	const struct tail_at end = {2, last.end_offset};
+	tail_expect(shard, a, first, model.count - first, end, 0);
+	/* A gap in the numbering ends the log: segment 4 is neither read nor counted. */
+	char path[256];
+	segment_file(path, sizeof(path), shard, 4);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	assert_true(fd >= 0);
+	close(fd);
+	file_append(path, 5000, true);
+	tail_expect(shard, a, first, model.count - first, end, 0);
+	/* Random bytes after segment 1's last record: the rest of it and all of segment 2 are
+	 * dropped, segment 4 (after the gap) is not counted. */
+	segment_file(path, sizeof(path), shard, 1);
+	file_append(path, 100, true);
+	tail_expect(shard, a, first, old_count - first, (struct tail_at){1, old.end_offset},
+		    100 + segment_size(shard, 2));
+	assert_int_equal(truncate(path, (off_t)old.end_offset), 0);
+	segment_file(path, sizeof(path), shard, 4);
+	assert_int_equal(unlink(path), 0);
+	tail_unsealed(shard, a, first);
+	tree_remove(test_dir);
+}
+
+
 /* ---- fault injection, in a child process ---- */
 
 #define FAULT_EPOCHS 3
@@ -987,6 +1341,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(snapshot_start, teardown),
 		cmocka_unit_test_teardown(reopen_shards_remove, teardown),
 		cmocka_unit_test_teardown(open_errors, teardown),
+		cmocka_unit_test_teardown(tail_after_position, teardown),
+		cmocka_unit_test_teardown(tail_reopen_gap, teardown),
 		cmocka_unit_test_teardown(fault_errors_are_sticky, teardown),
 		cmocka_unit_test_teardown(fault_short_write_completes, teardown),
 	};
