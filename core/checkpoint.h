@@ -91,8 +91,11 @@ struct weir_store_vtable {
 	int (*recover)(void *ctx, struct weir_checkpoint_info *info, char *error,
 		       size_t error_length);
 	/* Worker thread: opens its shard's log; appends go to a new segment after any that
-	 * exist.  Returns: 0 or -errno. */
-	int (*shard_open)(void *ctx, uint32_t shard, unsigned arena, void **shard_out,
+	 * exist.  @continue_from: the recovered checkpoint's log of this same shard, which the
+	 * new segments extend (so no new snapshot is needed), or NULL.
+	 * Returns: 0 or -errno. */
+	int (*shard_open)(void *ctx, uint32_t shard, unsigned arena,
+			  const struct weir_log_position *continue_from, void **shard_out,
 			  char *error, size_t error_length);
 	/* Worker: the next appends start a new snapshot segment (the operator then writes all
 	 * its live state).  True when the log has outgrown the live state enough to compact,

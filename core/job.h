@@ -107,8 +107,10 @@ struct weir_keyed_op_vtable {
 	int (*snapshot)(void *instance, bool full, struct weir_state_writer *writer);
 	/* Recovery, before the loop: one replayed record; a later one of the same key wins. */
 	int (*restore)(void *instance, const struct weir_state_record *record);
-	/* After the last record: the event-time clock the checkpoint was taken at. */
-	void (*restored)(void *instance, int64_t watermark);
+	/* After the last record: the event-time clock the checkpoint was taken at.  @in_log:
+	 * the restored state is what this shard's log holds (it goes on writing changes only);
+	 * false: the next snapshot is full. */
+	void (*restored)(void *instance, int64_t watermark, bool in_log);
 	/* Bytes of live keyed state. */
 	uint64_t (*state_bytes)(const void *instance);
 };

@@ -764,7 +764,13 @@ static int checkpoint_setup(struct worker *worker)
 	memset(worker->channel_blocked, 0, sizeof(bool) * n);
 	memset(worker->held_at, 0, sizeof(uint32_t) * n);
 	memset(worker->held_count, 0, sizeof(uint32_t) * n);
+	/* With the same shards as the checkpoint, each log goes on from where it was, and the
+	 * state replayed from it needs no new snapshot; otherwise (a fresh run, other shards)
+	 * the first checkpoint writes all of the shard's state into a new snapshot segment. */
+	const struct weir_checkpoint_info *info = job->recovered;
+	bool same_shards = info != NULL && !info->finished && info->worker_count == n;
 	int rc = job->store->shard_open(job->store_ctx, worker->id, worker->arena,
+					same_shards ? &info->shards[worker->id].log : NULL,
 					&worker->store_shard, message, sizeof(message));
 	if (rc != 0)
 		return worker_fail_message(worker, rc, message);
@@ -774,8 +780,7 @@ static int checkpoint_setup(struct worker *worker)
 		.seed = job->seed,
 		.key_groups = job->options.key_groups,
 	};
-	worker->snapshot_due = true; /* the first checkpoint of a run starts a snapshot */
-	const struct weir_checkpoint_info *info = job->recovered;
+	worker->snapshot_due = !same_shards;
 	if (info == NULL)
 		return 0;
 	uint32_t first, end;
@@ -795,7 +800,7 @@ static int checkpoint_setup(struct worker *worker)
 	}
 	if (info->worker_count == n)
 		watermark = info->shards[worker->id].watermark;
-	job->keyed_vtable->restored(worker->keyed_instance, watermark);
+	job->keyed_vtable->restored(worker->keyed_instance, watermark, same_shards);
 	worker->tracker.current = watermark;
 	return 0;
 }

@@ -627,9 +627,10 @@ static int window_restore(void *instance, const struct weir_state_record *record
 	return 0;
 }
 
-static void window_restored(void *instance, int64_t watermark)
+static void window_restored(void *instance, int64_t watermark, bool in_log)
 {
 	struct window_instance *w = instance;
+	w->tracking = in_log; /* what the log holds is the state: only changes from now */
 	WEIR_ASSERT(w->watermark == WEIR_WATERMARK_NONE);
 	w->fired_end = settled_end(w->op, watermark);
 	/* Cells evicted after their last checkpoint come back from the log: the clock says

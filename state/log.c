@@ -921,6 +921,30 @@ int weir_log_start_snapshot(struct weir_log_writer *writer)
 	return 0;
 }
 
+int weir_log_writer_continue(struct weir_log_writer *writer,
+			     const struct weir_log_position *from)
+{
+	WEIR_VERIFY(writer != NULL && from != NULL);
+	/* Only on a fresh writer, whose first segment follows the last one @from names. */
+	WEIR_VERIFY(!writer->unsealed && writer->segment_offset == 0);
+	WEIR_VERIFY(from->first_segment >= 1 && from->first_segment <= from->end_segment);
+	if (from->end_segment + 1 != writer->segment)
+		return -ESPIPE; /* a segment between them: the chain would not be contiguous */
+	uint64_t bytes = from->end_offset;
+	for (uint64_t s = from->first_segment; s < from->end_segment; s++) {
+		char path[PATH_MAX + 32];
+		struct stat status;
+		if (segment_path_make(path, sizeof(path), writer->shard_path, s) != 0 ||
+		    stat(path, &status) != 0)
+			return -ENOENT;
+		bytes += (uint64_t)status.st_size;
+	}
+	writer->first_segment = from->first_segment;
+	writer->replay_length = bytes;
+	writer->durable_position.first_segment = from->first_segment;
+	return 0;
+}
+
 uint64_t weir_log_replay_length(const struct weir_log_writer *writer)
 {
 	WEIR_VERIFY(writer != NULL);

@@ -88,6 +88,13 @@ int weir_log_poll(struct weir_log_writer *writer, uint64_t *durable_epoch,
  * between seal and the next append. */
 int weir_log_start_snapshot(struct weir_log_writer *writer);
 
+/* On a writer just opened: makes its log continue the chain @from names (a recovered
+ * checkpoint's log of the same shard, whose torn tail weir_log_trim cut), so positions keep
+ * @from's first_segment and no new snapshot is needed.  Returns: 0, -ESPIPE (the writer's
+ * segment does not follow @from's last), -ENOENT (a segment of @from is missing). */
+int weir_log_writer_continue(struct weir_log_writer *writer,
+			     const struct weir_log_position *from);
+
 /* Bytes written since the current snapshot segment began (what a replay would read). */
 uint64_t weir_log_replay_length(const struct weir_log_writer *writer);
 

@@ -119,7 +119,8 @@ static int store_recover(void *ctx, struct weir_checkpoint_info *info, char *err
 	return rc < 0 ? rc : 1;
 }
 
-static int store_shard_open(void *ctx, uint32_t shard, unsigned arena, void **shard_out,
+static int store_shard_open(void *ctx, uint32_t shard, unsigned arena,
+			    const struct weir_log_position *continue_from, void **shard_out,
 			    char *error, size_t error_length)
 {
 	struct store *store = ctx;
@@ -134,6 +135,14 @@ static int store_shard_open(void *ctx, uint32_t shard, unsigned arena, void **sh
 		.arena = arena,
 	};
 	int rc = weir_log_writer_open(&s->log, &options, error, error_length);
+	if (rc == 0 && continue_from != NULL && continue_from->end_segment != 0) {
+		rc = weir_log_writer_continue(s->log, continue_from);
+		if (rc != 0) {
+			snprintf(error, error_length, "shard %u: cannot continue its log: %s",
+				 shard, strerror(-rc));
+			weir_log_writer_close(s->log);
+		}
+	}
 	if (rc != 0) {
 		weir_mem_free(s, arena);
 		return rc;
