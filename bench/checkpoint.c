@@ -19,7 +19,9 @@
  *   every CK_RECOVERY_INTERVAL_MS; then its final manifest is deleted (as if the process
  *   died just before it) and the job run again from the state dir: the report gives the
  *   state that checkpoint held and the time to rebuild it (manifest, logs replayed, output
- *   cut back) before the rest of the input runs.  --events scales the throughput runs only. */
+ *   cut back) before the rest of the input runs.  --events scales the throughput runs only.
+ * - For smoke tests: WEIR_BENCH_CHECKPOINT_MS overrides both intervals, and
+ *   WEIR_BENCH_RECOVERY_KEYS the recovery job's size (events: 1.4 per key). */
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
@@ -46,6 +48,15 @@
 struct ck_shape {
 	uint64_t keys;
 };
+
+/* @fallback, or the environment variable @name when it holds a positive number. */
+static uint64_t ck_setting(const char *name, uint64_t fallback)
+{
+	const char *text = getenv(name);
+	char *end = NULL;
+	unsigned long long value = text != NULL ? strtoull(text, &end, 10) : 0;
+	return text != NULL && end != text && *end == '\0' && value > 0 ? value : fallback;
+}
 
 static uint64_t ck_mix(uint64_t x)
 {
@@ -157,20 +168,22 @@ static int ck_drop_newest_manifest(const char *dir)
 /* The recovery figure: state held by the checkpoint before the last, and its rebuild. */
 static int ck_measure_recovery(struct bench_env *env, char *text, size_t capacity)
 {
-	static const struct ck_shape shape = {.keys = CK_RECOVERY_KEYS};
+	const struct ck_shape shape = {.keys = ck_setting("WEIR_BENCH_RECOVERY_KEYS",
+							  CK_RECOVERY_KEYS)};
+	uint64_t events = shape.keys * CK_RECOVERY_EVENTS / CK_RECOVERY_KEYS;
+	uint32_t interval_ms = (uint32_t)ck_setting("WEIR_BENCH_CHECKPOINT_MS",
+						    CK_RECOVERY_INTERVAL_MS);
 	char dir[PATH_MAX];
 	int rc = ck_fresh_dir(env->input, "recovery", dir, sizeof(dir));
 	if (rc != 0)
 		return rc;
 	fprintf(stderr, "weir bench: checkpoint: building a large state for the recovery run\n");
 	struct weir_job_stats first, second;
-	rc = ck_run(&shape, CK_RECOVERY_EVENTS, 1, dir, CK_RECOVERY_INTERVAL_MS,
-		    CK_RECOVERY_BUDGET_MIB, &first);
+	rc = ck_run(&shape, events, 1, dir, interval_ms, CK_RECOVERY_BUDGET_MIB, &first);
 	if (rc == 0)
 		rc = ck_drop_newest_manifest(dir);
 	if (rc == 0)
-		rc = ck_run(&shape, CK_RECOVERY_EVENTS, 1, dir, CK_RECOVERY_INTERVAL_MS,
-			    CK_RECOVERY_BUDGET_MIB, &second);
+		rc = ck_run(&shape, events, 1, dir, interval_ms, CK_RECOVERY_BUDGET_MIB, &second);
 	ck_remove_tree(dir);
 	if (rc != 0)
 		return rc;
@@ -179,10 +192,10 @@ static int ck_measure_recovery(struct bench_env *env, char *text, size_t capacit
 		return -ENOENT;
 	}
 	snprintf(text, capacity,
-		 "recovery: %.0f MiB of state (checkpoint %" PRIu64 " of a %" PRIu64 "-key job) "
+		 "recovery: %.1f MiB of state (checkpoint %" PRIu64 " of a %" PRIu64 "-key job) "
 		 "rebuilt in %.2f s, 1 worker\n",
 		 (double)second.recovered_state_bytes / (1 << 20), second.recovered_epoch,
-		 CK_RECOVERY_KEYS, second.recovery_seconds);
+		 shape.keys, second.recovery_seconds);
 	size_t used = strlen(env->json_extra);
 	snprintf(env->json_extra + used, sizeof(env->json_extra) - used,
 		 ",\"recovered_state_bytes\":%" PRIu64 ",\"recovery_seconds\":%.3f",
@@ -206,7 +219,8 @@ int bench_checkpoint_prepare(struct bench_env *env)
 		return rc;
 	uint64_t events = ck_event_count(env->options->events);
 	struct weir_job_stats stats;
-	rc = ck_run(&shape, events, env->options->workers[0], dir, CK_INTERVAL_MS, 1024, &stats);
+	uint32_t interval_ms = (uint32_t)ck_setting("WEIR_BENCH_CHECKPOINT_MS", CK_INTERVAL_MS);
+	rc = ck_run(&shape, events, env->options->workers[0], dir, interval_ms, 1024, &stats);
 	ck_remove_tree(dir);
 	if (rc != 0)
 		return rc;
@@ -215,7 +229,7 @@ int bench_checkpoint_prepare(struct bench_env *env)
 	snprintf(env->header, sizeof(env->header),
 		 "checkpoints: every %u ms, %" PRIu64 " in a %.1f s run; took p50 %.1f ms, "
 		 "p99 %.1f ms; %.1f MiB of log per checkpoint (%u keys, all changing)\n",
-		 CK_INTERVAL_MS, regular, stats.seconds, (double)stats.checkpoint_ns_p50 / 1e6,
+		 interval_ms, regular, stats.seconds, (double)stats.checkpoint_ns_p50 / 1e6,
 		 (double)stats.checkpoint_ns_p99 / 1e6,
 		 regular > 0 ? (double)stats.checkpoint_bytes / regular / (1 << 20) : 0.0, CK_KEYS);
 	snprintf(env->json_extra, sizeof(env->json_extra),
@@ -232,7 +246,7 @@ int bench_checkpoint_prepare(struct bench_env *env)
 	snprintf(env->note, sizeof(env->note),
 		 "%" PRIu64 " generated events, %u keys, tumbling window of %" PRId64
 		 " ticks; engine: checkpoints every %u ms into %s",
-		 events, CK_KEYS, CK_WINDOW, CK_INTERVAL_MS, env->input);
+		 events, CK_KEYS, CK_WINDOW, interval_ms, env->input);
 	return rc;
 }
 
@@ -245,8 +259,8 @@ int bench_checkpoint_engine_once(const struct bench_env *env, uint32_t workers,
 	if (rc != 0)
 		return rc;
 	struct weir_job_stats stats;
-	rc = ck_run(&shape, ck_event_count(env->options->events), workers, dir, CK_INTERVAL_MS,
-		    1024, &stats);
+	rc = ck_run(&shape, ck_event_count(env->options->events), workers, dir,
+		    (uint32_t)ck_setting("WEIR_BENCH_CHECKPOINT_MS", CK_INTERVAL_MS), 1024, &stats);
 	ck_remove_tree(dir);
 	if (rc != 0)
 		return rc;
