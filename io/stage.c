@@ -264,6 +264,19 @@ static int drop_entries(struct weir_stage *stage, uint32_t count)
 	return count > 0 ? sync_dir(stage) : 0;
 }
 
+/* A publish that failed: cut the output back to what was published before, so no partial
+ * epoch shows (recovery would cut it too, and publish it again from the stage files).
+ * Returns: @rc. */
+static int unpublish(struct weir_stage *stage, int rc)
+{
+	if (ftruncate(stage->output_fd, (off_t)stage->published_length) != 0)
+		fprintf(stderr, "weir: cannot cut %s back to %llu bytes after a failed publish: "
+				"%s (the next run does it)\n",
+			stage->output_path, (unsigned long long)stage->published_length,
+			strerror(errno));
+	return rc;
+}
+
 int weir_stage_publish(struct weir_stage *stage, uint64_t epoch)
 {
 	if (stage->error[0] != '\0')
@@ -275,14 +288,14 @@ int weir_stage_publish(struct weir_stage *stage, uint64_t epoch)
 		WEIR_VERIFY(entry->synced); /* prepare() came first */
 		int rc = copy_into_output(stage, entry->fd, entry->length, at);
 		if (rc != 0)
-			return rc;
+			return unpublish(stage, rc);
 		at += entry->length;
 		weir_fault_point("sink.publish");
 	}
 	int rc = sync_fd(stage->output_fd);
 	if (rc != 0)
-		return stage_fail(stage, rc, "fdatasync of %s: %s", stage->output_path,
-				  strerror(-rc));
+		return unpublish(stage, stage_fail(stage, rc, "fdatasync of %s: %s",
+						  stage->output_path, strerror(-rc)));
 	stage->published_length = at;
 	stage->published_epoch = epoch;
 	return drop_entries(stage, count);
