@@ -262,6 +262,7 @@ static void assemble(struct weir_job *job, uint64_t epoch, bool finished)
 	info->split_count = job->split_count;
 	for (uint32_t i = 0; i < job->split_count; i++)
 		info->splits[i] = finished ? job->split_final[i] : *split_at(job, i, epoch);
+	info->events_in = job->recovered != NULL ? job->recovered->events_in : 0;
 	for (uint32_t w = 0; w < job->worker_count; w++) {
 		const struct worker *worker = &job->workers[w];
 		uint64_t ended_after =

@@ -238,6 +238,13 @@ static int copy_into_output(struct weir_stage *stage, int fd, uint64_t length, u
 			return stage_fail(stage, got < 0 ? -errno : -EIO,
 					  "reading staged output for %s: %s", stage->output_path,
 					  got < 0 ? strerror(errno) : "the stage file is short");
+		/* Each write ends on a line: a process killed between two of them leaves whole
+		 * rows (committed ones: the manifest is durable) and the next run adds the rest. */
+		if (done + (uint64_t)got < length) {
+			const char *last = memrchr(stage->copy_buffer, '\n', (size_t)got);
+			if (last != NULL)
+				got = last + 1 - stage->copy_buffer;
+		}
 		int rc = write_at(stage->output_fd, stage->copy_buffer, (size_t)got,
 				  offset + done);
 		if (rc != 0)

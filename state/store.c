@@ -8,7 +8,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/assert.h"
 #include "core/fault.h"
@@ -24,6 +26,7 @@
 struct store {
 	char dir[512];
 	uint32_t kept; /* manifests kept */
+	bool marked;   /* DIR/checkpointed exists */
 	struct weir_ingest *ingest; /* a live source's ingest log, or NULL */
 };
 
@@ -102,11 +105,27 @@ static int remove_unreferenced(const char *dir, char *error, size_t error_length
 	return 0;
 }
 
+/* DIR/checkpointed exists once a manifest was written: a state dir that has it and no
+ * manifest lost its manifests, and must not silently start over. */
+static void marker_path(const struct store *store, char *path, size_t length)
+{
+	snprintf(path, length, "%s/checkpointed", store->dir);
+}
+
 static int store_recover(void *ctx, struct weir_checkpoint_info *info, char *error,
 			 size_t error_length)
 {
 	struct store *store = ctx;
 	int found = weir_manifest_newest(store->dir, info, error, error_length);
+	char marker[600];
+	marker_path(store, marker, sizeof(marker));
+	if (found == 0 && access(marker, F_OK) == 0) {
+		snprintf(error, error_length,
+			 "it has held checkpoints (%s) but no manifest is left: refusing to start "
+			 "from empty state (remove the state dir and the output to start over)",
+			 marker);
+		return -EBADMSG;
+	}
 	if (found <= 0)
 		return found;
 	weir_fault_point("recovery.manifest");
@@ -239,6 +258,15 @@ static int store_commit(void *ctx, const struct weir_checkpoint_info *info, char
 	int rc = weir_manifest_write(store->dir, info, store->kept, error, error_length);
 	if (rc != 0)
 		return rc;
+	if (!store->marked) {
+		char marker[600];
+		marker_path(store, marker, sizeof(marker));
+		int fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			close(fd); /* durable with the next manifest's directory fsync */
+			store->marked = true;
+		}
+	}
 	rc = remove_unreferenced(store->dir, error, error_length);
 	if (rc < 0) /* the checkpoint stands; the space comes back next time */
 		fprintf(stderr, "weir: %s\n", error);

@@ -27,8 +27,8 @@ checks the exit status, stderr and the output:
   * manifests: delete the newest, flip a byte in it, cut it in half  -> a warning naming it
     (when damaged), exit 0, output equals the reference; damage every manifest -> exit 1,
     a message that refuses to start from empty state, output unchanged; delete every
-    manifest -> the job starts over from the beginning (output truncated) and still ends
-    equal to the reference.
+    manifest -> the same refusal (the state dir says it has held checkpoints), output
+    unchanged.
 Every weir run has a subprocess timeout, so a hang fails the test instead of hanging it.
 
 Usage: test_state_damage.py PATH/TO/weir   (WEIR_SOURCE_ROOT: the repository root)
@@ -429,12 +429,15 @@ def main():
                          [manifest_path(state, epoch), "refusing to start from empty state"],
                          verify_fails=True)
 
-        label = "every manifest deleted (the job starts over)"
+        label = "every manifest deleted"
         state, out = d.copy(label)
         for name in os.listdir(state):
             if name.startswith("manifest-"):
                 os.unlink(os.path.join(state, name))
-        d.expect_success(label, state, out, 2)
+        d.expect_failure(label, state, out, 2,
+                         [os.path.join(state, "checkpointed"),
+                          "refusing to start from empty state"],
+                         verify_fails=False)
 
     elapsed = time.monotonic() - started
     if failures:
