@@ -914,12 +914,15 @@ static void tail_damaged(uint32_t shard, struct tail_at from, uint32_t first,
 	tail_expect(shard, from, first, model.count - first, end, WEIR_LOG_BLOCK_LENGTH);
 	assert_int_equal(truncate(path, (off_t)length), 0);
 	/* A record of an earlier segment with a flipped bit, then cut: the log ends there and
-	 * every later segment is dropped whole. */
+	 * every later segment is dropped whole.  Its payload is over 8 bytes, so that the flip
+	 * (its first payload byte, 32) and the cut (40) both fall inside it: a shorter record
+	 * would end before the cut, whole, and the log at the next one's cut header.  Epoch 5's
+	 * 5004-byte record is in A's segment (segments rotate only at a seal), before the last. */
 	for (victim = first;; victim++) {
 		assert_true(victim < model.count);
 		e = &model.records[victim];
 		if (e->segment < end.segment && e->type == WEIR_LOG_STATE &&
-		    e->key_length + e->value_length > 0)
+		    e->key_length + e->value_length > 8)
 			break;
 	}
 	segment_file(path, sizeof(path), shard, e->segment);
