@@ -11,8 +11,9 @@
  *   cell, the worst case for incremental checkpoints.
  * - Engine (child process): that job with a fresh state dir under the workload's directory
  *   and --checkpoint-interval CK_INTERVAL_MS; its output goes through the staged (two-phase)
- *   sink path.  Baseline (this process): the same job without a state dir.  Both must see
- *   every event and emit the same number of rows (the digest: rows out).
+ *   sink path.  Baseline (this process): the same job without a state dir, its rate per
+ *   worker like the engine's.  Both must see every event and emit the same number of rows
+ *   (the digest: rows out).
  * - Checkpoint figures (prepare, once, this process): one engine-like run's checkpoint count,
  *   p50/p99 duration (barrier requested to manifest durable) and log bytes per checkpoint.
  * - Recovery (prepare, once): a job over CK_RECOVERY_KEYS keys in one window, checkpointed
@@ -281,7 +282,8 @@ int bench_checkpoint_baseline_once(const struct bench_env *env, struct bench_sam
 	if (rc != 0)
 		return rc;
 	out->events = stats.events_in;
-	out->seconds = stats.seconds;
+	/* Per worker, like the engine column: the ratio is then with / without checkpoints. */
+	out->seconds = stats.seconds * env->workers;
 	out->has_digest = true;
 	out->digest = stats.rows_out;
 	out->digest_total = stats.rows_out;
