@@ -24,7 +24,7 @@ static void usage(FILE *stream)
 	fprintf(stream, "usage: weir COMMAND [OPTIONS]   (weir COMMAND --help for its options)\n"
 			"\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(stream, "  %-10s %s\n", commands[i].name, commands[i].summary);
+		fprintf(stream, "  %-12s %s\n", commands[i].name, commands[i].summary);
 }
 
 int main(int argc, char **argv)
