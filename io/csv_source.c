@@ -27,6 +27,7 @@ WEIR_STATIC_ASSERT(CSV_SCAN_WINDOW <= 2 * CSV_CHUNK, "the scan window fits a chu
 /* One remembered malformed line. */
 struct csv_fault_entry {
 	uint64_t line_number; /* 1-based within its partition */
+	uint64_t offset;      /* of the line's first byte in the file */
 	enum weir_csv_reason reason;
 	uint32_t field_index; /* 0-based, or UINT32_MAX */
 };
@@ -37,6 +38,8 @@ struct csv_result {
 	uint64_t skipped_count;	   /* malformed lines */
 	uint64_t read_error_count; /* failed reads (each ends the partition) */
 	uint32_t fault_count;	   /* entries used in faults */
+	bool resumed;		   /* began where a checkpoint left it: line numbers are not
+				      the file's */
 	struct csv_fault_entry faults[WEIR_CSV_SOURCE_FAULTS_MAX];
 };
 
@@ -219,8 +222,18 @@ static void partition_drain(struct csv_partition *part)
 
 /* ---- lines ---- */
 
-static void note_fault(struct csv_partition *part, enum weir_csv_reason reason,
-		       uint32_t field_index)
+/* The file offset of @at, a byte of the current chunk (its carry area included). */
+static uint64_t file_offset(const struct csv_partition *part, const char *at)
+{
+	WEIR_ASSERT(part->current >= 0);
+	const struct csv_chunk *chunk = &part->chunks[part->current];
+	/* The carry area sits right before the data area and holds the bytes right before
+	 * chunk->offset, so one subtraction covers both. */
+	return (uint64_t)((int64_t)chunk->offset + (at - chunk_data(chunk)));
+}
+
+static void note_fault(struct csv_partition *part, const char *line,
+		       enum weir_csv_reason reason, uint32_t field_index)
 {
 	struct csv_result *result = &part->result;
 	WEIR_ASSERT(result->line_count > 0);
@@ -228,6 +241,7 @@ static void note_fault(struct csv_partition *part, enum weir_csv_reason reason,
 	if (result->fault_count < WEIR_CSV_SOURCE_FAULTS_MAX) {
 		result->faults[result->fault_count] = (struct csv_fault_entry){
 			.line_number = result->line_count,
+			.offset = file_offset(part, line),
 			.reason = reason,
 			.field_index = field_index,
 		};
@@ -246,12 +260,12 @@ static uint32_t take_line(struct csv_partition *part, const char *line, size_t l
 		return 0;
 	part->result.line_count++;
 	if (length > WEIR_CSV_LINE_LENGTH_MAX) {
-		note_fault(part, WEIR_CSV_LINE_TOO_LONG, UINT32_MAX);
+		note_fault(part, line, WEIR_CSV_LINE_TOO_LONG, UINT32_MAX);
 		return 0;
 	}
 	struct weir_csv_fault fault;
 	if (weir_csv_parse_line(&part->source->schema, line, length, record, &fault) != 0) {
-		note_fault(part, fault.reason, fault.field_index);
+		note_fault(part, line, fault.reason, fault.field_index);
 		return 0;
 	}
 	return 1;
@@ -285,7 +299,7 @@ static bool partition_switch(struct csv_partition *part)
 	} else if (carry > WEIR_CSV_LINE_LENGTH_MAX) {
 		/* Counted now, with its number; the rest of it is dropped as it comes. */
 		part->result.line_count++;
-		note_fault(part, WEIR_CSV_LINE_TOO_LONG, UINT32_MAX);
+		note_fault(part, part->cursor, WEIR_CSV_LINE_TOO_LONG, UINT32_MAX);
 		part->skipping = true;
 		carry = 0;
 	}
@@ -540,7 +554,12 @@ static int csv_open_split(void *ctx, const struct weir_split *split, uint32_t in
 			(unsigned long long)split->end, (unsigned long long)source->file_length);
 		return -ESPIPE;
 	}
-	return open_range(source, split->begin, split->end, index, count, arena, partition_out);
+	int rc = open_range(source, split->begin, split->end, index, count, arena, partition_out);
+	/* A fresh plan's splits carry no clock; a checkpoint's do, once events were seen. */
+	if (rc == 0)
+		((struct csv_partition *)*partition_out)->result.resumed =
+			split->max_seen != WEIR_WATERMARK_NONE;
+	return rc;
 }
 
 /* The file offset of the first byte not yet parsed: the next line to take. */
@@ -553,11 +572,7 @@ static void csv_position(const void *partition, struct weir_split *split)
 		split->begin = part->ended ? part->end : part->begin;
 		return;
 	}
-	const struct csv_chunk *chunk = &part->chunks[part->current];
-	/* The carry area sits right before the data area and holds the bytes right before
-	 * chunk->offset, so one subtraction covers both. */
-	int64_t into = part->cursor - chunk_data(chunk);
-	split->begin = (uint64_t)((int64_t)chunk->offset + into);
+	split->begin = file_offset(part, part->cursor);
 	WEIR_ASSERT(split->begin >= part->begin && split->begin <= part->end);
 }
 
@@ -777,11 +792,15 @@ uint64_t weir_csv_source_line_count(const struct weir_csv_source *source)
 	return total;
 }
 
+/* @line_number 0: unknown (the run resumed from a checkpoint), say the byte offset. */
 static void print_fault(const struct weir_csv_source *source, const struct csv_fault_entry *fault,
 			uint64_t line_number, FILE *out)
 {
 	const struct weir_schema *schema = &source->schema;
-	fprintf(out, "  line %llu: ", (unsigned long long)line_number);
+	if (line_number > 0)
+		fprintf(out, "  line %llu: ", (unsigned long long)line_number);
+	else
+		fprintf(out, "  the line at byte %llu: ", (unsigned long long)fault->offset);
 	if (fault->reason == WEIR_CSV_FIELD_COUNT) {
 		if (fault->field_index < schema->field_count)
 			fprintf(out, "too few fields (%u of %u)\n", fault->field_index,
@@ -810,13 +829,19 @@ void weir_csv_source_report(const struct weir_csv_source *source, FILE *out)
 			(unsigned long long)weir_csv_source_line_count(source));
 		uint64_t lines_before = 1; /* the header */
 		uint32_t printed = 0;
+		/* Resumed from a checkpoint: the lines before the resume points were not counted
+		 * in this run, so only byte offsets name the lines. */
+		bool resumed = false;
+		for (uint32_t i = 0; i < source->result_count; i++)
+			resumed |= source->results[i].resumed;
 		for (uint32_t i = 0; i < source->result_count; i++) {
 			const struct csv_result *result = &source->results[i];
 			for (uint32_t j = 0; j < result->fault_count; j++) {
 				if (printed == WEIR_CSV_SOURCE_FAULTS_MAX)
 					break;
 				const struct csv_fault_entry *fault = &result->faults[j];
-				print_fault(source, fault, lines_before + fault->line_number, out);
+				print_fault(source, fault,
+					    resumed ? 0 : lines_before + fault->line_number, out);
 				printed++;
 			}
 			lines_before += result->line_count;
