@@ -13,7 +13,10 @@ exercised), run `weir agg` with 1 and 3 workers, and check the exit status, the 
 count and the listed line numbers on stderr, and the rows against a single-threaded reference
 computed here over the good lines only.  Then run a series of bad command lines and check
 exit status 2 and stderr.  Then a small file with one event far behind the clock, with
---lateness 0 (goes to --late-out) and with a large --lateness (updates its window).
+--lateness 0 (goes to --late-out) and with a large --lateness (updates its window).  And a
+run with --state-dir killed after its second checkpoint: the restart names its bad lines by
+byte offset (it did not read the lines before the resume point), and each offset must be the
+first byte of a bad line.
 
 Usage: test_agg_bad_input.py PATH/TO/weir   (WEIR_SOURCE_ROOT: the repository root)
 Exit 0 when every check passes; otherwise 1, with one message per failing check.
@@ -287,6 +290,47 @@ def check_bad_lines_do_not_move_clock(weir, tmp):
         ok(label)
 
 
+def check_resumed_report(weir, tmp):
+    """After a restart from a checkpoint the lines before the resume point were not read again,
+    so the report names bad lines by their byte offset; each offset must be a bad line's."""
+    label = "bad lines after a restart"
+    data = os.path.join(tmp, "resume.csv")
+    lines = ["ts,card,merchant,amount"]
+    bad_offsets = set()
+    offset = len(lines[0]) + 1
+    for i in range(200000):
+        line = f"{i},c{i % 97:05d},m001,1.25" if i % 20000 != 7 else f"{i},c00001,oops"
+        if i % 20000 == 7:
+            bad_offsets.add(offset)
+        lines.append(line)
+        offset += len(line) + 1
+    with open(data, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    out = os.path.join(tmp, "resume.jsonl")
+    state = os.path.join(tmp, "resume-state")
+    args = agg_args(weir, data, out, workers=2, extra=(
+        "--state-dir", state, "--checkpoint-interval", "5ms"))
+    env = dict(os.environ, WEIR_FAULT="kill:checkpoint.published@2")
+    first = subprocess.run(args, capture_output=True, text=True, timeout=TIMEOUT_S, env=env)
+    if first.returncode not in (137, -9, 0):
+        fail(label, f"killed run: exit {first.returncode}\n{tail(first.stderr)}")
+        return
+    second = run(args)
+    if second is None or second.returncode != 0:
+        fail(label, f"restart: {'timed out' if second is None else second.returncode}")
+        return
+    if first.returncode == 0:
+        ok(label, "the run finished before its second checkpoint; nothing to check")
+        return
+    named = [int(m) for m in re.findall(r"the line at byte (\d+):", second.stderr)]
+    wrong = [o for o in named if o not in bad_offsets]
+    if not named or wrong or re.search(r"^  line \d+:", second.stderr, re.M):
+        fail(label, f"offsets named {named}, of which not bad lines: {wrong}\n"
+                    f"{tail(second.stderr)}")
+    else:
+        ok(label, f"{len(named)} bad lines named by byte offset")
+
+
 def check_quoting(weir, tmp):
     """RFC 4180 quoting (README), and a last line without a newline."""
     label = "quoted fields, no final newline"
@@ -483,6 +527,7 @@ def main():
         check_malformed(weir, tmp)
         check_bad_lines_do_not_move_clock(weir, tmp)
         check_quoting(weir, tmp)
+        check_resumed_report(weir, tmp)
         check_cli_errors(weir, tmp)
         check_late(weir, tmp)
     elapsed = time.monotonic() - started
