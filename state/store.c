@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,6 +28,7 @@ struct store {
 	char dir[512];
 	uint32_t kept; /* manifests kept */
 	bool marked;   /* DIR/checkpointed exists */
+	int lock_fd;   /* DIR/lock, flock()ed: one process per state dir */
 	struct weir_ingest *ingest; /* a live source's ingest log, or NULL */
 };
 
@@ -299,6 +301,8 @@ static const struct weir_store_vtable store_vtable = {
 static void store_destroy(void *ctx)
 {
 	struct store *store = ctx;
+	if (store->lock_fd >= 0)
+		close(store->lock_fd); /* releases the lock */
 	weir_ingest_destroy(store->ingest);
 	weir_mem_free(store, WEIR_MEM_ARENA_DEFAULT);
 }
@@ -319,6 +323,19 @@ int weir_job_use_state_dir(struct weir_job *job, const char *dir)
 		return weir_job_fail(job, -ENOMEM, "state dir: out of memory");
 	snprintf(store->dir, sizeof(store->dir), "%s", dir);
 	store->kept = weir_job_get_options(job)->checkpoints_kept;
+	/* Two processes on one state dir would write over each other's logs and output. */
+	char lock_path[600];
+	snprintf(lock_path, sizeof(lock_path), "%s/lock", dir);
+	store->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (store->lock_fd < 0 || flock(store->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		int rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		if (store->lock_fd >= 0)
+			close(store->lock_fd);
+		weir_mem_free(store, WEIR_MEM_ARENA_DEFAULT);
+		return weir_job_fail(job, rc, "state dir %s: %s", dir,
+				     rc == -EBUSY ? "in use by another weir process"
+						  : strerror(-rc));
+	}
 	struct weir_component component = {.ctx = store, .destroy = store_destroy};
 	return weir_job_attach_store(job, &store_vtable, store, dir, component);
 }
