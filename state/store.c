@@ -2,7 +2,8 @@
  * the manifests (state/manifest.c) of one state dir.  weir_job_use_state_dir() attaches it.
  *
  * Compaction: a shard's log is replayed from its snapshot segment on.  When what a replay
- * would read passes STORE_COMPACT_FACTOR times the live state (and a floor), the next
+ * would read passes STORE_COMPACT_FACTOR times the live state (what a full snapshot of it
+ * writes, as the operator estimates it) and a floor, the next
  * checkpoint starts a new snapshot segment holding the whole live state; once no kept
  * manifest names the older segments, commit() deletes them. */
 #include <errno.h>

@@ -653,11 +653,14 @@ static void restore_equals_original(const char *window, int64_t lateness, uint32
 	uint32_t records = snapshot(true, 1);
 	assert_true(records > 0);
 	twin_open(fx.job);
-	assert_true(fx.job->keyed_vtable->state_bytes(tw.instance) > 0);
+	assert_int_equal(fx.job->keyed_vtable->state_bytes(tw.instance), 0); /* no cell yet */
 	twin_restore(0, records, stream_clock(cut));
 	uint32_t rows_from = out_rows.count, late_from = late_rows.count;
 	finish_both(cut, rows_from, late_from);
 	assert_true(twin_rows.count > 0);
+	/* Every window fired and was evicted at the end: no live cell, no key bytes left. */
+	assert_int_equal(fx.job->keyed_vtable->state_bytes(fx.instance), 0);
+	assert_int_equal(fx.job->keyed_vtable->state_bytes(tw.instance), 0);
 	twin_close();
 	fixture_close();
 }
@@ -951,8 +954,9 @@ static void restore_past_the_budget_is_enospc(void **state)
 	assert_int_equal(rc, -ENOSPC);
 	print_message("a 1 MiB budget took %u of 40000 cells\n", restored - 1);
 	assert_true(restored > 1000 && restored < 40000);
-	/* Refused, not grown past it (one pane: its directory is small). */
-	assert_true(small->keyed_vtable->state_bytes(tw.instance) <= (1u << 20) + (64u << 10));
+	/* Refused, the cells already taken kept: a full snapshot of them is what is reported
+	 * (memory stays under the budget: the table's own tests show it refuses to grow). */
+	assert_true(small->keyed_vtable->state_bytes(tw.instance) > 0);
 	twin_close();
 	weir_job_destroy(small);
 	fixture_close();
