@@ -16,13 +16,14 @@
  *   (the digest: rows out).
  * - Checkpoint figures (prepare, once, this process): one engine-like run's checkpoint count,
  *   p50/p99 duration (barrier requested to manifest durable) and log bytes per checkpoint.
- * - Recovery (prepare, once): a job over CK_RECOVERY_KEYS keys in one window, checkpointed
+ * - Recovery (prepare, once): a job over CK_RECOVERY_KEYS keys in one window (so every cell
+ *   stays live; about 1 GiB of state as a snapshot writes it), checkpointed
  *   every CK_RECOVERY_INTERVAL_MS; then its final manifest is deleted (as if the process
  *   died just before it) and the job run again from the state dir: the report gives the
  *   state that checkpoint held and the time to rebuild it (manifest, logs replayed, output
  *   cut back) before the rest of the input runs.  --events scales the throughput runs only.
  * - For smoke tests: WEIR_BENCH_CHECKPOINT_MS overrides both intervals, and
- *   WEIR_BENCH_RECOVERY_KEYS the recovery job's size (events: 1.4 per key). */
+ *   WEIR_BENCH_RECOVERY_KEYS the recovery job's size (one event per key). */
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
@@ -41,13 +42,15 @@
 #define CK_EVENTS_PER_TICK 1000u
 #define CK_WINDOW INT64_C(10000) /* ticks: 10M events per window */
 #define CK_INTERVAL_MS 1000u
-#define CK_RECOVERY_KEYS UINT64_C(10000000)
-#define CK_RECOVERY_EVENTS UINT64_C(14000000)
+#define CK_RECOVERY_KEYS UINT64_C(20000000)
+#define CK_RECOVERY_EVENTS UINT64_C(20000000)
+#define CK_RECOVERY_WINDOW (INT64_C(1) << 40) /* one window: every cell stays live */
 #define CK_RECOVERY_INTERVAL_MS 500u
 #define CK_RECOVERY_BUDGET_MIB 8192u
 
 struct ck_shape {
 	uint64_t keys;
+	int64_t window; /* ticks */
 };
 
 /* @fallback, or the environment variable @name when it holds a positive number. */
@@ -108,7 +111,7 @@ static int ck_run(const struct ck_shape *shape, uint64_t events, uint32_t worker
 	if (rc == 0)
 		rc = weir_job_key_by(job, "key");
 	struct weir_window_spec spec = {.time_column = "ts", .kind = WEIR_WINDOW_TUMBLING,
-					.size = CK_WINDOW, .slide = CK_WINDOW,
+					.size = shape->window, .slide = shape->window,
 					.aggregates = "count,sum:value"};
 	if (rc == 0)
 		rc = weir_job_window(job, &spec);
@@ -170,7 +173,8 @@ static int ck_drop_newest_manifest(const char *dir)
 static int ck_measure_recovery(struct bench_env *env, char *text, size_t capacity)
 {
 	const struct ck_shape shape = {.keys = ck_setting("WEIR_BENCH_RECOVERY_KEYS",
-							  CK_RECOVERY_KEYS)};
+							  CK_RECOVERY_KEYS),
+				       .window = CK_RECOVERY_WINDOW};
 	uint64_t events = shape.keys * CK_RECOVERY_EVENTS / CK_RECOVERY_KEYS;
 	uint32_t interval_ms = (uint32_t)ck_setting("WEIR_BENCH_CHECKPOINT_MS",
 						    CK_RECOVERY_INTERVAL_MS);
@@ -206,7 +210,7 @@ static int ck_measure_recovery(struct bench_env *env, char *text, size_t capacit
 
 int bench_checkpoint_prepare(struct bench_env *env)
 {
-	static const struct ck_shape shape = {.keys = CK_KEYS};
+	static const struct ck_shape shape = {.keys = CK_KEYS, .window = CK_WINDOW};
 	const char *tmp = getenv("TMPDIR");
 	snprintf(env->input, sizeof(env->input), "%s/weirbench-checkpoint.XXXXXX",
 		 tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
@@ -254,7 +258,7 @@ int bench_checkpoint_prepare(struct bench_env *env)
 int bench_checkpoint_engine_once(const struct bench_env *env, uint32_t workers,
 				 struct bench_sample *out)
 {
-	static const struct ck_shape shape = {.keys = CK_KEYS};
+	static const struct ck_shape shape = {.keys = CK_KEYS, .window = CK_WINDOW};
 	char dir[PATH_MAX];
 	int rc = ck_fresh_dir(env->input, "engine", dir, sizeof(dir));
 	if (rc != 0)
@@ -275,7 +279,7 @@ int bench_checkpoint_engine_once(const struct bench_env *env, uint32_t workers,
 
 int bench_checkpoint_baseline_once(const struct bench_env *env, struct bench_sample *out)
 {
-	static const struct ck_shape shape = {.keys = CK_KEYS};
+	static const struct ck_shape shape = {.keys = CK_KEYS, .window = CK_WINDOW};
 	struct weir_job_stats stats;
 	int rc = ck_run(&shape, ck_event_count(env->options->events), env->workers, NULL,
 			CK_INTERVAL_MS, 1024, &stats);

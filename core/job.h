@@ -105,12 +105,16 @@ struct weir_keyed_op_vtable {
 	/* At barrier writer->epoch: appends what changed since the last call, or every live
 	 * entry when @full.  Returns: 0 or -errno. */
 	int (*snapshot)(void *instance, bool full, struct weir_state_writer *writer);
+	/* Recovery, before the first record: about @state_bytes of state (as state_bytes()
+	 * counts it) are coming; a hint for sizing tables.  May be NULL. */
+	void (*restore_begin)(void *instance, uint64_t state_bytes);
 	/* Recovery, before the loop: one replayed record; a later one of the same key wins. */
 	int (*restore)(void *instance, const struct weir_state_record *record);
 	/* After the last record: the event-time clock the checkpoint was taken at.  @in_log:
 	 * the restored state is what this shard's log holds (it goes on writing changes only);
-	 * false: the next snapshot is full. */
-	void (*restored)(void *instance, int64_t watermark, bool in_log);
+	 * false: the next snapshot is full.  Returns: 0, or an error a record restore() took
+	 * but had not applied yet (-ENOSPC). */
+	int (*restored)(void *instance, int64_t watermark, bool in_log);
 	/* Bytes of live keyed state. */
 	uint64_t (*state_bytes)(const void *instance);
 };

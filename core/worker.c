@@ -785,6 +785,15 @@ static int checkpoint_setup(struct worker *worker)
 		return 0;
 	uint32_t first, end;
 	weir_key_group_range(worker->id, job->options.key_groups, n, &first, &end);
+	if (job->keyed_vtable->restore_begin != NULL) {
+		/* This shard's part of the checkpoint's state: its own, or its groups' share. */
+		uint64_t total = 0;
+		for (uint32_t s = 0; s < info->worker_count; s++)
+			total += info->shards[s].state_bytes;
+		uint64_t mine = same_shards ? info->shards[worker->id].state_bytes
+					    : total / job->options.key_groups * (end - first);
+		job->keyed_vtable->restore_begin(worker->keyed_instance, mine);
+	}
 	uint64_t replay_started_ns = weir_clock_ns();
 	rc = job->store->replay(job->store_ctx, info, first, end, replay_record, worker, message,
 				sizeof(message));
@@ -800,7 +809,9 @@ static int checkpoint_setup(struct worker *worker)
 	}
 	if (info->worker_count == n)
 		watermark = info->shards[worker->id].watermark;
-	job->keyed_vtable->restored(worker->keyed_instance, watermark, same_shards);
+	rc = job->keyed_vtable->restored(worker->keyed_instance, watermark, same_shards);
+	if (rc != 0)
+		return worker_fail(worker, rc, "rebuilding its state (raise --state-budget)");
 	worker->tracker.current = watermark;
 	return 0;
 }

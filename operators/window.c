@@ -119,6 +119,7 @@ struct window_instance {
 	uint32_t dirty_count;
 	uint32_t dirty_capacity;
 	uint64_t live_key_bytes; /* keys (with their panes) of the live cells */
+	uint64_t restore_next;	 /* records restore() was given (see restore_apply) */
 	uint64_t late_updates;
 	uint64_t late_dropped;
 	uint64_t state_full;
@@ -615,6 +616,39 @@ static int window_snapshot(void *instance, bool full, struct weir_state_writer *
 	return rc;
 }
 
+/* Sizes the cells table for what is coming, so the replay does not grow it step by step
+ * (each step places every entry again).  Keys are at least one byte: an upper bound. */
+static void window_restore_begin(void *instance, uint64_t state_bytes)
+{
+	struct window_instance *w = instance;
+	uint64_t cells = state_bytes / (WINDOW_LOG_HEADER_BYTES + cell_saved_length(w->op) + 9);
+	if (cells > UINT32_MAX / 4)
+		cells = UINT32_MAX / 4;
+	int rc = weir_table_reserve(w->cells, (uint32_t)cells);
+	WEIR_MAYBE(rc != 0); /* the budget: restore() then says so for the cell it refuses */
+}
+
+/* Restore works WINDOW_LOOKAHEAD records behind the log: each record is copied into a
+ * lookahead slot, hashed and its index slot prefetched, and applied when the slot comes round
+ * again, so the table's cache misses overlap (as in window_process). */
+static uint8_t *restore_value(const struct window_instance *w, uint32_t slot)
+{
+	return w->lookahead[slot].key + w->op->key.encoded_length_max + 8;
+}
+
+/* Applies the record waiting in lookahead slot @slot.  Returns: 0 or -ENOSPC. */
+static int restore_apply(struct window_instance *w, uint32_t slot)
+{
+	const struct window_lookahead *waiting = &w->lookahead[slot];
+	uint32_t id;
+	struct cell *cell = cell_for(w, waiting->key, waiting->key_length + 8, waiting->hash,
+				     waiting->pane, &id);
+	if (cell == NULL)
+		return -ENOSPC; /* the state budget is smaller than the checkpoint */
+	memcpy(&cell->count, restore_value(w, slot), cell_saved_length(w->op));
+	return 0;
+}
+
 static int window_restore(void *instance, const struct weir_state_record *record)
 {
 	struct window_instance *w = instance;
@@ -623,20 +657,33 @@ static int window_restore(void *instance, const struct weir_state_record *record
 	    record->key_length > op->key.encoded_length_max + 8 ||
 	    record->value_length != cell_saved_length(op))
 		return -EBADMSG; /* written by another job: the state dir does not fit it */
-	int64_t pane;
-	memcpy(&pane, record->key + record->key_length - 8, 8);
-	uint64_t hash = weir_key_hash(record->key, record->key_length, 0);
-	uint32_t id;
-	struct cell *cell = cell_for(w, record->key, record->key_length, hash, pane, &id);
-	if (cell == NULL)
-		return -ENOSPC; /* the state budget is smaller than the checkpoint */
-	memcpy(&cell->count, record->value, record->value_length);
-	return 0;
+	uint32_t slot = w->restore_next % WINDOW_LOOKAHEAD;
+	int rc = 0;
+	if (w->restore_next >= WINDOW_LOOKAHEAD)
+		rc = restore_apply(w, slot); /* the record that waited in this slot */
+	struct window_lookahead *waiting = &w->lookahead[slot];
+	memcpy(waiting->key, record->key, record->key_length);
+	memcpy(restore_value(w, slot), record->value, record->value_length);
+	waiting->key_length = record->key_length - 8;
+	memcpy(&waiting->pane, record->key + waiting->key_length, 8);
+	waiting->hash = weir_key_hash(record->key, record->key_length, 0);
+	weir_table_prefetch(w->cells, waiting->hash);
+	w->restore_next++;
+	return rc;
 }
 
-static void window_restored(void *instance, int64_t watermark, bool in_log)
+static int window_restored(void *instance, int64_t watermark, bool in_log)
 {
 	struct window_instance *w = instance;
+	/* The last records still wait in the lookahead, oldest first. */
+	uint64_t first = w->restore_next > WINDOW_LOOKAHEAD ? w->restore_next - WINDOW_LOOKAHEAD
+							   : 0;
+	for (uint64_t r = first; r < w->restore_next; r++) {
+		int rc = restore_apply(w, (uint32_t)(r % WINDOW_LOOKAHEAD));
+		if (rc != 0)
+			return rc;
+	}
+	w->restore_next = 0;
 	w->tracking = in_log; /* what the log holds is the state: only changes from now */
 	WEIR_ASSERT(w->watermark == WEIR_WATERMARK_NONE);
 	w->fired_end = settled_end(w->op, watermark);
@@ -644,6 +691,7 @@ static void window_restored(void *instance, int64_t watermark, bool in_log)
 	 * which, exactly as advance() decided before the crash. */
 	if (watermark != WEIR_WATERMARK_NONE)
 		window_advance(w, watermark);
+	return 0;
 }
 
 /* What a full snapshot of the live cells writes (log record headers included): the log is
@@ -688,7 +736,8 @@ static int window_open(void *ctx, uint32_t worker, unsigned arena, struct weir_e
 	w->live = weir_mem_alloc(sizeof(int64_t) * w->live_capacity, 8, arena);
 	w->key_buffer = weir_mem_alloc(op->key.encoded_length_max + 8, 8, arena);
 	w->key_saved = weir_mem_alloc(op->key.encoded_length_max + 8, 8, arena);
-	size_t key_room = (op->key.encoded_length_max + 8 + 7) & ~(size_t)7;
+	/* A slot holds a key with its pane, and at restore also the cell's saved value. */
+	size_t key_room = (op->key.encoded_length_max + 8 + cell_saved_length(op) + 7) & ~(size_t)7;
 	w->lookahead_keys = weir_mem_alloc(key_room * WINDOW_LOOKAHEAD, 64, arena);
 	for (uint32_t s = 0; w->lookahead_keys != NULL && s < WINDOW_LOOKAHEAD; s++)
 		w->lookahead[s].key = w->lookahead_keys + key_room * s;
@@ -730,6 +779,7 @@ static const struct weir_keyed_op_vtable window_vtable = {
 	.advance = window_advance,
 	.close = window_close,
 	.snapshot = window_snapshot,
+	.restore_begin = window_restore_begin,
 	.restore = window_restore,
 	.restored = window_restored,
 	.state_bytes = window_state_bytes,

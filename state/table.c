@@ -116,26 +116,70 @@ static void index_place(struct weir_table *table, uint32_t id)
 	table->index[slot] = (hash >> 32) << 32 | (uint64_t)(id + 1);
 }
 
+/* Gives the index @slots slots (a power of two, more than now) and places every entry again.
+ * Returns: false if the budget or the allocator forbids it (nothing changed). */
+static bool index_resize(struct weir_table *table, size_t slots)
+{
+	size_t now = (size_t)table->index_mask + 1;
+	WEIR_ASSERT(slots > now && (slots & (slots - 1)) == 0);
+	if (slots - 1 > UINT32_MAX ||
+	    weir_table_bytes(table) + (slots - now) * sizeof(*table->index) > table->budget_bytes)
+		return false;
+	uint64_t *bigger = weir_mem_alloc(slots * sizeof(*table->index), WEIR_CACHE_LINE,
+					  table->arena);
+	if (bigger == NULL)
+		return false;
+	weir_mem_free(table->index, table->arena);
+	table->index = bigger;
+	table->index_mask = (uint32_t)(slots - 1);
+	for (uint32_t id = 0; id < table->high_water; id++) {
+		if (entry_header(table, id)->key_length != TABLE_DEAD_LENGTH)
+			index_place(table, id);
+	}
+	return true;
+}
+
 /* Doubles the index when it is half full; returns false if the budget forbids it. */
 static bool index_make_room(struct weir_table *table)
 {
 	size_t slots = (size_t)table->index_mask + 1;
 	if ((size_t)(table->count + 1) * 2 <= slots)
 		return true;
-	if (weir_table_bytes(table) + slots * sizeof(*table->index) > table->budget_bytes)
+	return index_resize(table, slots * 2);
+}
+
+/* Grows the slab to @capacity entries (a power of two, more than now).  Returns: false if
+ * the budget or the allocator forbids it (nothing changed). */
+static bool slab_resize(struct weir_table *table, size_t capacity)
+{
+	WEIR_ASSERT(capacity > table->slab_capacity);
+	size_t grown = (capacity - table->slab_capacity) * table->entry_stride;
+	if (weir_table_bytes(table) + grown > table->budget_bytes || capacity >= UINT32_MAX / 2)
 		return false;
-	uint64_t *bigger = weir_mem_alloc(slots * 2 * sizeof(*table->index), WEIR_CACHE_LINE,
-					  table->arena);
+	uint8_t *bigger = weir_mem_realloc(table->slab, capacity * table->entry_stride,
+					   table->arena);
 	if (bigger == NULL)
 		return false;
-	weir_mem_free(table->index, table->arena);
-	table->index = bigger;
-	table->index_mask = (uint32_t)(slots * 2 - 1);
-	for (uint32_t id = 0; id < table->high_water; id++) {
-		if (entry_header(table, id)->key_length != TABLE_DEAD_LENGTH)
-			index_place(table, id);
-	}
+	table->slab = bigger;
+	table->slab_capacity = (uint32_t)capacity;
 	return true;
+}
+
+int weir_table_reserve(struct weir_table *table, uint32_t entries)
+{
+	WEIR_VERIFY(table != NULL);
+	size_t capacity = table->slab_capacity;
+	while (capacity < entries)
+		capacity *= 2;
+	size_t slots = (size_t)table->index_mask + 1;
+	while (slots < (size_t)entries * 2)
+		slots *= 2;
+	bool fits = true;
+	if (slots > (size_t)table->index_mask + 1)
+		fits &= index_resize(table, slots);
+	if (capacity > table->slab_capacity)
+		fits &= slab_resize(table, capacity);
+	return fits ? 0 : -ENOSPC;
 }
 
 /* Hands out a free entry id, growing the slab within the budget.  WEIR_TABLE_NONE if full. */
@@ -146,17 +190,9 @@ static uint32_t slab_take(struct weir_table *table)
 		table->free_head = entry_header(table, id)->next_free;
 		return id;
 	}
-	if (table->high_water == table->slab_capacity) {
-		size_t grown = (size_t)table->slab_capacity * table->entry_stride;
-		if (weir_table_bytes(table) + grown > table->budget_bytes ||
-		    table->slab_capacity >= UINT32_MAX / 4)
-			return WEIR_TABLE_NONE;
-		uint8_t *bigger = weir_mem_realloc(table->slab, grown * 2, table->arena);
-		if (bigger == NULL)
-			return WEIR_TABLE_NONE;
-		table->slab = bigger;
-		table->slab_capacity *= 2;
-	}
+	if (table->high_water == table->slab_capacity &&
+	    !slab_resize(table, (size_t)table->slab_capacity * 2))
+		return WEIR_TABLE_NONE;
 	return table->high_water++;
 }
 

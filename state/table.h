@@ -55,6 +55,11 @@ static inline void weir_table_prefetch(const struct weir_table *table, uint64_t 
 	__builtin_prefetch(&table->index[(uint32_t)hash & table->index_mask]);
 }
 
+/* Makes room for @entries entries without growing again (the index stays at most half
+ * full), as far as the budget allows: for a table about to be filled with a known amount.
+ * Returns: 0, or -ENOSPC when the budget (or memory) allowed only part of it. */
+int weir_table_reserve(struct weir_table *table, uint32_t entries);
+
 /* Removes entry @id (its id may be reused by a later insert). */
 void weir_table_remove(struct weir_table *table, uint32_t id);
 

@@ -530,7 +530,7 @@ static void twin_restore(uint32_t from, uint32_t to, int64_t watermark)
 		if (rc != 0)
 			fail_msg("restore of record %u: %d", i, rc);
 	}
-	tw.job->keyed_vtable->restored(tw.instance, watermark, false);
+	assert_int_equal(tw.job->keyed_vtable->restored(tw.instance, watermark, false), 0);
 	assert_int_equal(twin_rows.count, 0); /* restoring emits nothing */
 	assert_int_equal(twin_late_rows.count, 0);
 }
