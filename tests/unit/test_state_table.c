@@ -256,6 +256,39 @@ static void ids_survive_growth(void **state)
 	weir_table_destroy(table);
 }
 
+/* reserve() sizes the table once: the inserts after it grow nothing, the entries already in
+ * it are placed again and still found, and past the budget it says so and the table works. */
+static void reserve_then_fill(void **state)
+{
+	(void)state;
+	struct weir_table *table = NULL;
+	assert_int_equal(weir_table_create(&table, 8, sizeof(uint64_t), 64u << 20, 0), 0);
+	uint64_t before[100];
+	for (uint64_t k = 0; k < 100; k++)
+		before[k] = upsert_new(table, &k, 8, weir_key_hash(&k, 8, 0));
+	assert_int_equal(weir_table_reserve(table, 50000), 0);
+	uint32_t capacity = table->slab_capacity, slots = table->index_mask + 1;
+	assert_true(capacity >= 50000);
+	assert_true(slots >= 100000);
+	for (uint64_t k = 0; k < 100; k++)
+		assert_int_equal(weir_table_find(table, &k, 8, weir_key_hash(&k, 8, 0)), before[k]);
+	for (uint64_t k = 100; k < 50000; k++)
+		upsert_new(table, &k, 8, weir_key_hash(&k, 8, 0));
+	assert_int_equal(table->slab_capacity, capacity); /* no growth after the reserve */
+	assert_int_equal(table->index_mask + 1, slots);
+	assert_int_equal(weir_table_reserve(table, 10), 0); /* smaller: nothing to do */
+	assert_int_equal(table->slab_capacity, capacity);
+	weir_table_destroy(table);
+	/* Past the budget: refused, and the table still takes what fits. */
+	assert_int_equal(weir_table_create(&table, 8, sizeof(uint64_t), 1u << 20, 0), 0);
+	assert_int_equal(weir_table_reserve(table, 1u << 20), -ENOSPC);
+	assert_true(weir_table_bytes(table) <= (1u << 20));
+	for (uint64_t k = 0; k < 1000; k++)
+		upsert_new(table, &k, 8, weir_key_hash(&k, 8, 0));
+	assert_int_equal(table->count, 1000);
+	weir_table_destroy(table);
+}
+
 static void live_and_id_reuse(void **state)
 {
 	(void)state;
@@ -569,6 +602,7 @@ int main(void)
 		cmocka_unit_test(random_against_reference),
 		cmocka_unit_test(random_wrapping_collisions),
 		cmocka_unit_test(ids_survive_growth),
+		cmocka_unit_test(reserve_then_fill),
 		cmocka_unit_test(live_and_id_reuse),
 		cmocka_unit_test(clear),
 		cmocka_unit_test(budget_refuses),
