@@ -205,6 +205,11 @@ static int parse_flows_args(struct flows_args *args, int argc, char **argv)
 				"no --window or --top\n");
 		return -1;
 	}
+	if (records && args->state_dir != NULL) {
+		fprintf(stderr, "weir flows: --group flowrec cannot be checkpointed yet (its open "
+				"flow records are not saved): run it without --state-dir\n");
+		return -1;
+	}
 	if (!records && (args->idle_timeout != NULL || args->active_timeout != NULL)) {
 		fprintf(stderr, "weir flows: --idle-timeout and --active-timeout are for "
 				"--group flowrec\n");
@@ -358,7 +363,7 @@ int weir_cmd_flows(int argc, char **argv)
 		weir_job_destroy(job);
 		return 0;
 	}
-	if (!args.quiet || stats.state_full > 0)
+	if ((rc == 0 || stats.events_in > 0) && (!args.quiet || stats.state_full > 0))
 		weir_job_report(job, stderr);
 	if (status == 0 && stats.state_full > 0)
 		status = 3;
