@@ -28,7 +28,9 @@ checks the exit status, stderr and the output:
     (when damaged), exit 0, output equals the reference; damage every manifest -> exit 1,
     a message that refuses to start from empty state, output unchanged; delete every
     manifest -> the same refusal (the state dir says it has held checkpoints), output
-    unchanged.
+    unchanged;
+  * a second weir on a state dir another one is using -> exit 2, "in use by another weir
+    process".
 Every weir run has a subprocess timeout, so a hang fails the test instead of hanging it.
 
 Usage: test_state_damage.py PATH/TO/weir   (WEIR_SOURCE_ROOT: the repository root)
@@ -428,6 +430,26 @@ def main():
         d.expect_failure(label, state, out, 2,
                          [manifest_path(state, epoch), "refusing to start from empty state"],
                          verify_fails=True)
+
+        # ---- one process per state dir: a second one is refused while the first runs ----
+        label = "state dir in use"
+        state, out = d.copy(label)
+        slow = d.args(state, out, 1)
+        slow[slow.index("20ms")] = "10m"
+        first = subprocess.Popen(slow, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                 text=True)
+        time.sleep(0.05)
+        second = run(d.args(state, os.path.join(tmp, "in-use.jsonl"), 1))
+        first_done = first.poll() is not None
+        first.communicate(timeout=TIMEOUT_S)
+        if first_done:
+            ok(label, "the first run ended before the second started; nothing to check")
+        elif second is None or second.returncode != 2 or \
+                "in use by another weir process" not in second.stderr:
+            fail(label, f"second run: {second and second.returncode}: "
+                        f"{tail(second.stderr) if second else 'timed out'}")
+        else:
+            ok(label, "the second run was refused")
 
         label = "every manifest deleted"
         state, out = d.copy(label)
