@@ -101,12 +101,12 @@ def matching_prefix(directory, header, records, packets):
     return got if total_packets(got) == packets else None
 
 
-def crash_case(directory, header, records, capture, empty, fault, label):
+def crash_case(directory, header, records, capture, empty, fault, label, workers=1):
     state = os.path.join(directory, f"state-{label}")
     out = os.path.join(directory, f"out-{label}.jsonl")
     common = ["--idle-stop", "400", "--group", "src", "--window", "1s", "--out", out,
-              "--state-dir", state, "--checkpoint-interval", "20ms", "--workers", "1",
-              "--no-pin", "--quiet"]
+              "--state-dir", state, "--checkpoint-interval", "20ms", "--workers",
+              str(workers), "--no-pin", "--quiet"]
     first = run(["flows", "--dpdk", eal(capture, f"ing{label}a"), *common], fault)
     if not check(first.returncode in (137, -9), f"{label}: killed run exit {first.returncode}: "
                  f"{first.stderr[-400:]}"):
@@ -145,6 +145,10 @@ def main():
                              ("manifest4", "kill:checkpoint.after-manifest@4"),
                              ("before5", "kill:checkpoint.before-manifest@5")):
             crash_case(directory, header, records, capture, empty, fault, label)
+        # Two workers: the vdev's one queue is read by worker 0 (its ingest log), worker 1's
+        # partition has no queue and an empty log; the events are spread by key.
+        crash_case(directory, header, records, capture, empty, "kill:checkpoint.sealed@4",
+                   "sealed4-2w", workers=2)
         # Another worker count is refused: one ingest log per receive queue.
         state = os.path.join(directory, "state-workers")
         out = os.path.join(directory, "out-workers.jsonl")
