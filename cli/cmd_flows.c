@@ -83,8 +83,8 @@ static void flows_usage(FILE *stream)
 		"only rows with COLUMN >= N (e.g. --min distinct_ports=100).\n"
 		"flowrec: NetFlow-style records per 5-tuple, ended by --idle-timeout (15s),\n"
 		"--active-timeout (30m), TCP FIN/RST or the end of input.\n"
-		"--state-dir makes the output exactly-once (a capture file, --out FILE, no --top;\n"
-		"not flowrec): rerun the same command after a crash to continue.\n");
+		"--state-dir makes the output exactly-once (--out FILE, no --top): rerun the same\n"
+		"command after a crash to continue.\n");
 }
 
 /* "1s", "250ms", "10us", "5m"... into nanoseconds.  Returns: 0 or -EINVAL. */
@@ -203,11 +203,6 @@ static int parse_flows_args(struct flows_args *args, int argc, char **argv)
 	if (records && (args->window != NULL || args->top > 0)) {
 		fprintf(stderr, "weir flows: --group flowrec ends records by timeouts: it takes "
 				"no --window or --top\n");
-		return -1;
-	}
-	if (records && args->state_dir != NULL) {
-		fprintf(stderr, "weir flows: --group flowrec cannot be checkpointed yet (its open "
-				"flow records are not saved): run it without --state-dir\n");
 		return -1;
 	}
 	if (!records && (args->idle_timeout != NULL || args->active_timeout != NULL)) {

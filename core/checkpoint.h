@@ -142,6 +142,7 @@ struct weir_state_writer {
 	uint64_t epoch;	 /* the checkpoint being written */
 	uint64_t seed;	 /* the job's key-group hash seed */
 	uint32_t key_groups;
+	uint32_t group_first; /* the first key group this shard owns */
 	int error;	 /* first -errno an append returned; later puts do nothing */
 	uint64_t records; /* appended this checkpoint */
 };
@@ -152,5 +153,11 @@ struct weir_state_writer {
 int weir_state_put(struct weir_state_writer *writer, uint16_t type, const void *key,
 		   uint32_t key_length, uint32_t group_key_length, const void *value,
 		   uint32_t value_length);
+
+/* Like weir_state_put, for a record of the shard itself rather than of a key (an operator's
+ * clock, say): it goes under the shard's first key group, so a restart with the same shards
+ * hands it back to the same shard, and one with other shards to the owner of that group. */
+int weir_state_put_shard(struct weir_state_writer *writer, uint16_t type, const void *key,
+			 uint32_t key_length, const void *value, uint32_t value_length);
 
 #endif

@@ -48,18 +48,17 @@ const char *weir_job_state_dir(const struct weir_job *job)
 	return job->store != NULL ? job->state_dir : NULL;
 }
 
-int weir_state_put(struct weir_state_writer *writer, uint16_t type, const void *key,
-		   uint32_t key_length, uint32_t group_key_length, const void *value,
-		   uint32_t value_length)
+static int state_append(struct weir_state_writer *writer, uint16_t type, uint32_t key_group,
+			const void *key, uint32_t key_length, const void *value,
+			uint32_t value_length)
 {
-	WEIR_ASSERT(group_key_length <= key_length);
 	WEIR_ASSERT(writer->epoch > 0);
+	WEIR_ASSERT(key_group < writer->key_groups);
 	if (writer->error != 0)
 		return writer->error;
-	uint64_t hash = weir_key_hash(key, group_key_length, writer->seed);
 	struct weir_state_record record = {
 		.type = type,
-		.key_group = weir_key_group_of_hash(hash, writer->key_groups),
+		.key_group = key_group,
 		.key = key,
 		.key_length = key_length,
 		.value = value,
@@ -71,6 +70,23 @@ int weir_state_put(struct weir_state_writer *writer, uint16_t type, const void *
 	else
 		writer->records++;
 	return rc;
+}
+
+int weir_state_put(struct weir_state_writer *writer, uint16_t type, const void *key,
+		   uint32_t key_length, uint32_t group_key_length, const void *value,
+		   uint32_t value_length)
+{
+	WEIR_ASSERT(group_key_length <= key_length);
+	uint64_t hash = weir_key_hash(key, group_key_length, writer->seed);
+	return state_append(writer, type, weir_key_group_of_hash(hash, writer->key_groups), key,
+			    key_length, value, value_length);
+}
+
+int weir_state_put_shard(struct weir_state_writer *writer, uint16_t type, const void *key,
+			 uint32_t key_length, const void *value, uint32_t value_length)
+{
+	return state_append(writer, type, writer->group_first, key, key_length, value,
+			    value_length);
 }
 
 /* Refuses a job whose parts cannot all be checkpointed, naming the part (the source is

@@ -55,6 +55,7 @@ struct worker {
 	bool end_queued;
 	struct weir_wm_source wm_source;
 	struct weir_wm_tracker tracker;
+	int64_t advanced_to; /* the clock the keyed operator was last advanced to */
 
 	struct weir_batch_pool *pool;
 	struct weir_batch **filling;	    /* [worker_count]: the batch being filled per peer */

@@ -150,8 +150,23 @@ static uint32_t drain_inputs(struct worker *worker)
 		}
 		work += got;
 	}
-	if (advanced)
+	if (advanced && weir_wm_tracker_all_ended(&worker->tracker)) {
+		/* Before +infinity, the clock the input ended at: the largest of the channels'
+		 * last watermarks, which does not depend on which channel ended last (an operator
+		 * that judges records at the end, like flow records' idleness, then decides the
+		 * same way in every run). */
+		int64_t end_clock = WEIR_WATERMARK_NONE;
+		for (uint32_t peer = 0; peer < n; peer++) {
+			if (worker->tracker.channel_watermark[peer] > end_clock)
+				end_clock = worker->tracker.channel_watermark[peer];
+		}
+		if (end_clock != WEIR_WATERMARK_NONE && end_clock > worker->advanced_to)
+			job->keyed_vtable->advance(worker->keyed_instance, end_clock);
+	}
+	if (advanced) {
 		job->keyed_vtable->advance(worker->keyed_instance, worker->tracker.current);
+		worker->advanced_to = worker->tracker.current;
+	}
 	return work;
 }
 
@@ -674,6 +689,7 @@ static int worker_setup(struct worker *worker)
 	weir_wm_source_init(&worker->wm_source, job->options.out_of_orderness,
 			    job->options.idle_timeout_ms * 1000000u, weir_clock_ns());
 	weir_wm_tracker_init(&worker->tracker, n);
+	worker->advanced_to = WEIR_WATERMARK_NONE;
 	for (uint32_t s = 0; s < 2; s++) {
 		struct job_sink *sink = &job->sinks[s];
 		if (sink->vtable == NULL)
@@ -774,17 +790,18 @@ static int checkpoint_setup(struct worker *worker)
 					&worker->store_shard, message, sizeof(message));
 	if (rc != 0)
 		return worker_fail_message(worker, rc, message);
+	uint32_t first, end;
+	weir_key_group_range(worker->id, job->options.key_groups, n, &first, &end);
 	worker->state_writer = (struct weir_state_writer){
 		.store = job->store,
 		.shard = worker->store_shard,
 		.seed = job->seed,
 		.key_groups = job->options.key_groups,
+		.group_first = first,
 	};
 	worker->snapshot_due = !same_shards;
 	if (info == NULL)
 		return 0;
-	uint32_t first, end;
-	weir_key_group_range(worker->id, job->options.key_groups, n, &first, &end);
 	if (job->keyed_vtable->restore_begin != NULL) {
 		/* This shard's part of the checkpoint's state: its own, or its groups' share. */
 		uint64_t total = 0;
@@ -813,6 +830,7 @@ static int checkpoint_setup(struct worker *worker)
 	if (rc != 0)
 		return worker_fail(worker, rc, "rebuilding its state (raise --state-budget)");
 	worker->tracker.current = watermark;
+	worker->advanced_to = watermark;
 	return 0;
 }
 

@@ -20,10 +20,18 @@
  * per idle_timeout / 4 of event time; an idle record may therefore be emitted up to that much
  * later than the watermark allows, never with different contents: a packet of an expired
  * 5-tuple that comes before the scan still splits it (the expiry test runs per event too).
- * At the end of the input a record is "idle" when it was idle before the last time this worker
- * knew of (its last watermark or its latest event), else "end"; so which reason it gets does
- * not depend on when the scans ran. */
+ * At the end of the input a record is "idle" when it was idle by the input's end time (the
+ * largest watermark any source sent, plus the out-of-orderness: the latest event time of the
+ * input), else "end"; so which reason it gets depends neither on when the scans ran nor on
+ * the number of workers or the order the sources ended in.
+ *
+ * Checkpoints: a record changed since the last one is written again (FLOWREC_RECORD), a record
+ * that ended is written as a tombstone (FLOWREC_DELETE, before the changed records, since a
+ * 5-tuple can end and start again within one epoch), and the worker's latest event time as a
+ * record of the shard (FLOWREC_META).  Records end on events, not on the clock alone, so
+ * unlike window cells they need the tombstones. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -57,12 +65,21 @@ struct flow_record {
 	int64_t packets;
 	int64_t bytes;
 	int64_t tcp_flags; /* OR of every packet's flags */
+	uint32_t dirty;	   /* changed since the last checkpoint; its id is in the dirty list */
+	uint32_t unused;
 };
+
+#define FLOWREC_SAVED_LENGTH offsetof(struct flow_record, dirty) /* what a checkpoint keeps */
+#define FLOWREC_RECORD 1u
+#define FLOWREC_DELETE 2u
+#define FLOWREC_META 3u
+#define FLOWREC_META_KEY "ts_max"
 
 struct flowrec_op {
 	int64_t idle_timeout;	/* ts units, > 0 */
 	int64_t active_timeout; /* ts units, >= idle_timeout */
 	int64_t scan_period;	/* ts units between watermark scans: idle_timeout / 4, >= 1 */
+	int64_t out_of_orderness; /* the job's: the end clock plus this is the input's end */
 	struct weir_key_spec key;     /* the 5-tuple over the input records */
 	struct weir_key_spec out_key; /* the same columns in the output row */
 	uint32_t record_length;	      /* input records, bytes */
@@ -86,6 +103,15 @@ struct flowrec_instance {
 	int64_t next_scan;	  /* scan for idle records once the watermark reaches this */
 	int64_t ts_max;		  /* latest event time processed, WEIR_WATERMARK_NONE before any */
 	uint8_t *key_buffer;	  /* encoded_length_max bytes */
+	/* Checkpoints, from the first one (a full one) on: ids of changed records, and the keys
+	 * of records that ended (each a u32 length, then the key).  A list that cannot grow
+	 * fails the next checkpoint (never a silent loss). */
+	bool tracking;
+	bool lists_broken;
+	uint32_t *dirty;
+	uint32_t dirty_count, dirty_capacity;
+	uint8_t *deleted;
+	size_t deleted_length, deleted_capacity;
 	uint64_t state_full;
 	uint64_t late_events;
 	uint64_t records[REASON_COUNT];
@@ -136,7 +162,61 @@ static void emit_record(struct flowrec_instance *f, uint32_t id, enum flowrec_re
 
 static void record_start(struct flow_record *record, int64_t timestamp)
 {
-	*record = (struct flow_record){.first_seen = timestamp, .last_seen = timestamp};
+	uint32_t dirty = record->dirty; /* a new record in the same entry is still listed */
+	*record = (struct flow_record){.first_seen = timestamp, .last_seen = timestamp,
+				       .dirty = dirty};
+}
+
+static void mark_dirty(struct flowrec_instance *f, struct flow_record *record, uint32_t id)
+{
+	if (!f->tracking || record->dirty != 0)
+		return;
+	if (f->dirty_count == f->dirty_capacity) {
+		uint32_t capacity = f->dirty_capacity == 0 ? 1024 : f->dirty_capacity * 2;
+		uint32_t *bigger = weir_mem_realloc(f->dirty, sizeof(uint32_t) * capacity,
+						    f->arena);
+		if (bigger == NULL) {
+			f->lists_broken = true;
+			return;
+		}
+		f->dirty = bigger;
+		f->dirty_capacity = capacity;
+	}
+	record->dirty = 1;
+	f->dirty[f->dirty_count++] = id;
+}
+
+/* Adds @key to the keys of records that ended since the last checkpoint. */
+static void remember_deleted(struct flowrec_instance *f, const uint8_t *key, uint32_t length)
+{
+	size_t need = f->deleted_length + sizeof(length) + length;
+	if (need > f->deleted_capacity) {
+		size_t capacity = f->deleted_capacity == 0 ? 16384 : f->deleted_capacity;
+		while (capacity < need)
+			capacity *= 2;
+		uint8_t *bigger = weir_mem_realloc(f->deleted, capacity, f->arena);
+		if (bigger == NULL) {
+			f->lists_broken = true;
+			return;
+		}
+		f->deleted = bigger;
+		f->deleted_capacity = capacity;
+	}
+	memcpy(f->deleted + f->deleted_length, &length, sizeof(length));
+	memcpy(f->deleted + f->deleted_length + sizeof(length), key, length);
+	f->deleted_length = need;
+	WEIR_ASSERT(f->deleted_length <= f->deleted_capacity);
+}
+
+/* Removes entry @id, remembering its key for the next checkpoint's tombstones. */
+static void record_remove(struct flowrec_instance *f, uint32_t id)
+{
+	if (f->tracking && !f->lists_broken) {
+		uint32_t length;
+		const uint8_t *key = weir_table_key(f->flows, id, &length);
+		remember_deleted(f, key, length);
+	}
+	weir_table_remove(f->flows, id);
 }
 
 static void record_add(struct flow_record *record, int64_t timestamp, int64_t flags,
@@ -210,7 +290,9 @@ static void flowrec_process(void *instance, const uint8_t *records, uint32_t cou
 		record_add(record, timestamp, flags, bytes);
 		if (proto == IPPROTO_TCP_NUMBER && (flags & (TCP_FIN | TCP_RST)) != 0) {
 			emit_record(f, id, (flags & TCP_RST) != 0 ? REASON_RST : REASON_FIN);
-			weir_table_remove(f->flows, id);
+			record_remove(f, id);
+		} else {
+			mark_dirty(f, record, id);
 		}
 	}
 }
@@ -230,7 +312,7 @@ static void expire(struct flowrec_instance *f, int64_t now, bool at_end)
 		if (!idle && !at_end)
 			continue;
 		emit_record(f, id, idle ? REASON_IDLE : REASON_END);
-		weir_table_remove(f->flows, id); /* ids stay valid: the walk goes on */
+		record_remove(f, id); /* ids stay valid: the walk goes on */
 		removed++;
 	}
 	WEIR_ASSERT(f->flows->count == before - removed);
@@ -243,8 +325,13 @@ static void flowrec_advance(void *instance, int64_t watermark)
 	struct flowrec_instance *f = instance;
 	WEIR_ASSERT(watermark >= f->watermark || f->watermark == WEIR_WATERMARK_NONE);
 	if (watermark == INT64_MAX) {
-		/* The latest time this worker knows the input reached. */
-		int64_t now = f->ts_max > f->watermark ? f->ts_max : f->watermark;
+		/* The input's end time: the end clock core advanced us to just before +infinity
+		 * (the largest watermark any source sent) plus the out-of-orderness.  ts_max only
+		 * matters when no source sent a watermark at all. */
+		int64_t end = f->watermark != WEIR_WATERMARK_NONE
+				      ? saturating_add(f->watermark, f->op->out_of_orderness)
+				      : WEIR_WATERMARK_NONE;
+		int64_t now = f->ts_max > end ? f->ts_max : end;
 		expire(f, now, true);
 	} else {
 		f->watermark = watermark;
@@ -256,9 +343,113 @@ static void flowrec_advance(void *instance, int64_t watermark)
 	weir_emitter_flush(f->out);
 }
 
+/* ---- checkpoints ---- */
+
+static int put_record(struct flowrec_instance *f, struct weir_state_writer *writer, uint32_t id)
+{
+	struct flow_record *record = weir_table_value(f->flows, id);
+	uint32_t length;
+	const uint8_t *key = weir_table_key(f->flows, id, &length);
+	record->dirty = 0;
+	return weir_state_put(writer, FLOWREC_RECORD, key, length, length, record,
+			      FLOWREC_SAVED_LENGTH);
+}
+
+static int flowrec_snapshot(void *instance, bool full, struct weir_state_writer *writer)
+{
+	struct flowrec_instance *f = instance;
+	if (f->lists_broken)
+		return -ENOMEM; /* changes were not all recorded: this checkpoint cannot be exact */
+	int rc = weir_state_put_shard(writer, FLOWREC_META, FLOWREC_META_KEY,
+				      sizeof(FLOWREC_META_KEY) - 1, &f->ts_max, sizeof(f->ts_max));
+	/* Tombstones first: a 5-tuple that ended and started again is then alive after both. */
+	for (size_t at = 0; rc == 0 && f->tracking && !full && at < f->deleted_length;) {
+		uint32_t length;
+		memcpy(&length, f->deleted + at, sizeof(length));
+		const uint8_t *key = f->deleted + at + sizeof(length);
+		rc = weir_state_put(writer, FLOWREC_DELETE, key, length, length, NULL, 0);
+		at += sizeof(length) + length;
+	}
+	if (full || !f->tracking) {
+		for (uint32_t id = 0; rc == 0 && id < f->flows->high_water; id++) {
+			if (weir_table_live(f->flows, id))
+				rc = put_record(f, writer, id);
+		}
+	} else {
+		for (uint32_t i = 0; rc == 0 && i < f->dirty_count; i++) {
+			uint32_t id = f->dirty[i];
+			if (weir_table_live(f->flows, id) &&
+			    ((struct flow_record *)weir_table_value(f->flows, id))->dirty != 0)
+				rc = put_record(f, writer, id);
+		}
+	}
+	f->dirty_count = 0;
+	f->deleted_length = 0;
+	f->tracking = true;
+	return rc;
+}
+
+static int flowrec_restore(void *instance, const struct weir_state_record *record)
+{
+	struct flowrec_instance *f = instance;
+	const struct flowrec_op *op = f->op;
+	if (record->type == FLOWREC_META && record->value_length == sizeof(int64_t)) {
+		int64_t ts_max;
+		memcpy(&ts_max, record->value, sizeof(ts_max));
+		f->ts_max = ts_max > f->ts_max ? ts_max : f->ts_max;
+		return 0;
+	}
+	if (record->key_length == 0 || record->key_length > op->key.encoded_length_max ||
+	    (record->type == FLOWREC_DELETE) != (record->value_length == 0) ||
+	    (record->type == FLOWREC_RECORD) != (record->value_length == FLOWREC_SAVED_LENGTH))
+		return -EBADMSG; /* written by another job: the state dir does not fit it */
+	uint64_t hash = weir_key_hash(record->key, record->key_length, 0);
+	if (record->type == FLOWREC_DELETE) {
+		uint32_t id = weir_table_find(f->flows, record->key, record->key_length, hash);
+		if (id != WEIR_TABLE_NONE)
+			weir_table_remove(f->flows, id);
+		return 0;
+	}
+	bool inserted;
+	uint32_t id = weir_table_upsert(f->flows, record->key, record->key_length, hash,
+					&inserted);
+	if (id == WEIR_TABLE_NONE)
+		return -ENOSPC; /* the state budget is smaller than the checkpoint */
+	struct flow_record *open = weir_table_value(f->flows, id);
+	memcpy(open, record->value, FLOWREC_SAVED_LENGTH);
+	open->dirty = 0;
+	return 0;
+}
+
+static int flowrec_restored(void *instance, int64_t watermark, bool in_log)
+{
+	struct flowrec_instance *f = instance;
+	WEIR_ASSERT(f->watermark == WEIR_WATERMARK_NONE);
+	f->tracking = in_log;
+	f->watermark = watermark;
+	f->next_scan = watermark; /* the first advance scans for idle records */
+	for (uint32_t id = 0; id < f->flows->high_water; id++) {
+		if (!weir_table_live(f->flows, id))
+			continue;
+		const struct flow_record *record = weir_table_value(f->flows, id);
+		f->ts_max = record->last_seen > f->ts_max ? record->last_seen : f->ts_max;
+	}
+	return 0;
+}
+
+static uint64_t flowrec_state_bytes(const void *instance)
+{
+	const struct flowrec_instance *f = instance;
+	/* What a full snapshot writes: a log header, an encoded 5-tuple and the record each. */
+	return (uint64_t)f->flows->count *
+	       (32u + f->op->key.encoded_length_max + FLOWREC_SAVED_LENGTH);
+}
+
 static void flowrec_instance_free(struct flowrec_instance *f)
 {
 	unsigned arena = f->arena;
+	weir_mem_free(f->dirty, arena);
+	weir_mem_free(f->deleted, arena);
 	weir_table_destroy(f->flows);
 	weir_mem_free(f->key_buffer, arena);
 	weir_mem_free(f, arena);
@@ -313,6 +504,10 @@ static const struct weir_keyed_op_vtable flowrec_vtable = {
 	.process = flowrec_process,
 	.advance = flowrec_advance,
 	.close = flowrec_close,
+	.snapshot = flowrec_snapshot,
+	.restore = flowrec_restore,
+	.restored = flowrec_restored,
+	.state_bytes = flowrec_state_bytes,
 };
 
 static void flowrec_add_stats(void *ctx, struct weir_job_stats *stats)
@@ -447,6 +642,7 @@ static int flowrec_configure(struct flowrec_op *op, struct weir_job *job, int64_
 	op->idle_timeout = idle_timeout;
 	op->active_timeout = active_timeout;
 	op->scan_period = idle_timeout / 4 > 0 ? idle_timeout / 4 : 1;
+	op->out_of_orderness = weir_job_get_options(job)->out_of_orderness;
 	op->state_budget_bytes = (size_t)weir_job_get_options(job)->state_budget_mib << 20;
 	build_output(op);
 	return 0;
