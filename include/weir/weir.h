@@ -163,7 +163,8 @@ int weir_job_flows(struct weir_job *job, enum weir_flow_group group, int64_t win
  * the idle timeout of event time), "active" (a packet at first_seen + @active_timeout_ns or
  * later starts the next record of a long flow), "fin" / "rst" (a TCP packet with FIN / RST
  * closes its record after being added; RST wins) or "end" (still open when the input ended;
- * a record already idle by then is "idle").  Rows: first_seen, last_seen (ns), src, dst,
+ * a record already idle by the input's latest event time is "idle", whatever the number of
+ * workers).  Rows: first_seen, last_seen (ns), src, dst,
  * sport, dport, proto, packets, bytes, tcp_flags (the OR over the record), end_reason.
  * Events out of order within out_of_orderness only widen first_seen/last_seen; later ones
  * are still added and counted in late_updates.  A packet that would start a record past the
