@@ -14,6 +14,7 @@
 #include "core/assert.h"
 #include "core/fault.h"
 #include "core/mem.h"
+#include "io/durable.h"
 
 #define STAGE_EPOCHS_MAX 64u /* epochs waiting at once: 2 normally, more after abandons */
 #define STAGE_COPY_LENGTH (1u << 20)
@@ -57,45 +58,10 @@ static void epoch_path(const struct weir_stage *stage, uint64_t epoch, char *pat
 	snprintf(path, length, "%s/%020" PRIu64 ".stage", stage->dir, epoch);
 }
 
-/* pwrite all of it, honouring injected faults.  Returns: 0 or -errno. */
-static int write_at(int fd, const char *data, size_t length, uint64_t offset)
-{
-	while (length > 0) {
-		size_t want = length;
-		int fault = weir_fault_io(WEIR_FAULT_IO_WRITE);
-		if (fault < 0)
-			return fault;
-		if (fault == 1 && want > 1)
-			want /= 2;
-		ssize_t written = pwrite(fd, data, want, (off_t)offset);
-		if (written < 0 && errno == EINTR)
-			continue;
-		if (written <= 0)
-			return written < 0 ? -errno : -EIO;
-		data += written;
-		length -= (size_t)written;
-		offset += (uint64_t)written;
-	}
-	return 0;
-}
-
-static int sync_fd(int fd)
-{
-	int fault = weir_fault_io(WEIR_FAULT_IO_FSYNC);
-	if (fault < 0)
-		return fault;
-	return fdatasync(fd) == 0 ? 0 : -errno;
-}
-
+/* Makes the stage folder's names durable (new stage files, deleted ones). */
 static int sync_dir(struct weir_stage *stage)
 {
-	int fd = open(stage->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return stage_fail(stage, -errno, "opening %s: %s", stage->dir, strerror(errno));
-	int rc = weir_fault_io(WEIR_FAULT_IO_FSYNC);
-	if (rc == 0 && fsync(fd) != 0)
-		rc = -errno;
-	close(fd);
+	int rc = weir_durable_sync_dir(stage->dir);
 	if (rc != 0)
 		return stage_fail(stage, rc, "fsync of %s: %s", stage->dir, strerror(-rc));
 	stage->dir_dirty = false;
@@ -188,7 +154,7 @@ int weir_stage_append(struct weir_stage *stage, uint64_t epoch, const void *data
 	if (entry == NULL)
 		return rc;
 	WEIR_ASSERT(!entry->synced); /* nothing is added to an epoch after its prepare */
-	rc = write_at(entry->fd, data, length, entry->length);
+	rc = weir_durable_write(entry->fd, data, length, entry->length);
 	if (rc != 0) {
 		char path[800];
 		epoch_path(stage, epoch, path, sizeof(path));
@@ -209,7 +175,7 @@ int weir_stage_prepare(struct weir_stage *stage, uint64_t epoch, uint64_t *bytes
 		length += entry->length;
 		if (entry->synced)
 			continue;
-		int rc = sync_fd(entry->fd);
+		int rc = weir_durable_fsync(entry->fd, true);
 		if (rc != 0) /* never retried: the bytes may be lost (fsyncgate) */
 			return stage_fail(stage, rc, "fdatasync of staged output of epoch %" PRIu64
 					  " for %s: %s", entry->epoch, stage->output_path,
@@ -245,7 +211,7 @@ static int copy_into_output(struct weir_stage *stage, int fd, uint64_t length, u
 			if (last != NULL)
 				got = last + 1 - stage->copy_buffer;
 		}
-		int rc = write_at(stage->output_fd, stage->copy_buffer, (size_t)got,
+		int rc = weir_durable_write(stage->output_fd, stage->copy_buffer, (size_t)got,
 				  offset + done);
 		if (rc != 0)
 			return stage_fail(stage, rc, "writing %s at byte %" PRIu64 ": %s",
@@ -299,7 +265,7 @@ int weir_stage_publish(struct weir_stage *stage, uint64_t epoch)
 		at += entry->length;
 		weir_fault_point("sink.publish");
 	}
-	int rc = sync_fd(stage->output_fd);
+	int rc = weir_durable_fsync(stage->output_fd, true);
 	if (rc != 0)
 		return unpublish(stage, stage_fail(stage, rc, "fdatasync of %s: %s",
 						  stage->output_path, strerror(-rc)));
@@ -359,9 +325,9 @@ static int recover_fresh(struct weir_stage *stage, const char *header, size_t he
 		rc = stage_fail(stage, -errno, "truncating %s: %s", stage->output_path,
 				strerror(errno));
 	if (rc == 0 && header_length > 0)
-		rc = write_at(stage->output_fd, header, header_length, 0);
+		rc = weir_durable_write(stage->output_fd, header, header_length, 0);
 	if (rc == 0)
-		rc = sync_fd(stage->output_fd);
+		rc = weir_durable_fsync(stage->output_fd, true);
 	if (rc != 0)
 		return stage_fail(stage, rc, "starting %s: %s", stage->output_path, strerror(-rc));
 	stage->published_length = header_length;
@@ -405,7 +371,7 @@ int weir_stage_recover(struct weir_stage *stage, const struct weir_checkpoint_in
 	if (ftruncate(stage->output_fd, (off_t)target) != 0)
 		return stage_fail(stage, -errno, "cutting %s back to %" PRIu64 " bytes: %s",
 				  stage->output_path, target, strerror(errno));
-	rc = sync_fd(stage->output_fd);
+	rc = weir_durable_fsync(stage->output_fd, true);
 	if (rc != 0)
 		return stage_fail(stage, rc, "fdatasync of %s: %s", stage->output_path,
 				  strerror(-rc));

@@ -43,7 +43,7 @@
 #include <xxhash.h>
 
 #include "core/assert.h"
-#include "core/fault.h"
+#include "io/durable.h"
 
 #define MANIFEST_MAGIC "WEIRMANI"
 #define MANIFEST_MAGIC_LENGTH 8u
@@ -493,51 +493,6 @@ int weir_manifest_newest(const char *dir, struct weir_checkpoint_info *info, cha
 
 /* ---- writing ---- */
 
-/* Writes @length bytes of @buffer to @fd, asking core/fault before each write().
- * Returns: 0 or -errno. */
-static int write_full(int fd, const uint8_t *buffer, size_t length)
-{
-	size_t done = 0;
-	while (done < length) {
-		size_t chunk = length - done;
-		int fault = weir_fault_io(WEIR_FAULT_IO_WRITE);
-		if (fault < 0)
-			return fault;
-		if (fault == 1 && chunk > 1)
-			chunk /= 2; /* an injected short write: the loop writes the rest */
-		ssize_t n = write(fd, buffer + done, chunk);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO; /* a regular file that takes nothing would loop forever */
-		done += (size_t)n;
-	}
-	WEIR_ASSERT(done == length);
-	return 0;
-}
-
-/* fsync(@fd), asking core/fault first.  Returns: 0 or -errno. */
-static int fsync_checked(int fd)
-{
-	int fault = weir_fault_io(WEIR_FAULT_IO_FSYNC);
-	if (fault < 0)
-		return fault;
-	return fsync(fd) != 0 ? -errno : 0;
-}
-
-/* Makes the names in @dir durable.  Returns: 0 or -errno. */
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int rc = fsync_checked(fd);
-	close(fd);
-	return rc;
-}
-
 /* Writes @buffer to @tmp_path and fsyncs it.  On failure @tmp_path is removed.
  * Returns: 0, or -errno with a message naming the file. */
 static int write_tmp(const char *tmp_path, const uint8_t *buffer, size_t length, char *error,
@@ -550,10 +505,10 @@ static int write_tmp(const char *tmp_path, const uint8_t *buffer, size_t length,
 		return rc;
 	}
 	const char *step = "write";
-	int rc = write_full(fd, buffer, length);
+	int rc = weir_durable_write(fd, buffer, length, 0);
 	if (rc == 0) {
 		step = "fsync";
-		rc = fsync_checked(fd);
+		rc = weir_durable_fsync(fd, false);
 	}
 	/* After a failed fsync the page cache may say anything: the file is never renamed. */
 	if (close(fd) != 0 && rc == 0) {
@@ -623,7 +578,7 @@ int weir_manifest_write(const char *dir, const struct weir_checkpoint_info *info
 		unlink(tmp_path);
 		return rc;
 	}
-	rc = fsync_dir(dir);
+	rc = weir_durable_sync_dir(dir);
 	if (rc != 0) {
 		/* The rename may or may not survive a crash.  Take it back, so that a failed write
 		 * leaves no manifest N in this process's view either (best effort: the directory
