@@ -298,29 +298,5 @@ int weir_cmd_agg(int argc, char **argv)
 		weir_job_destroy(job);
 		return 2;
 	}
-	rc = weir_job_run(job);
-	int status = 0;
-	if (rc != 0) {
-		fprintf(stderr, "weir agg: %s\n", weir_job_error(job));
-		/* Placement errors (--workers, --cores) are configuration, not a crash. */
-		status = rc == -EINVAL ? 2 : 1;
-	}
-	struct weir_job_stats stats;
-	weir_job_get_stats(job, &stats);
-	if (rc == 0 && stats.already_finished) {
-		fprintf(stderr, "weir agg: the job in %s had already finished (checkpoint %llu); "
-			"its output is complete\n", args.state_dir,
-			(unsigned long long)stats.recovered_epoch);
-		weir_job_destroy(job);
-		return 0;
-	}
-	if (rc == 0 || stats.events_in > 0) {
-		if (!args.quiet || stats.input_skipped > 0 || stats.state_full > 0 ||
-		    stats.late_dropped > 0)
-			weir_job_report(job, stderr);
-	}
-	if (status == 0 && stats.state_full > 0)
-		status = 3;
-	weir_job_destroy(job);
-	return status;
+	return weir_cli_run(job, "agg", args.state_dir, args.quiet);
 }

@@ -341,27 +341,8 @@ int weir_cmd_flows(int argc, char **argv)
 	/* Ctrl-C ends live input like the end of a file: the open windows fire and print. */
 	signal(SIGINT, on_interrupt);
 	signal(SIGTERM, on_interrupt);
-	int rc = weir_job_run(job);
+	int status = weir_cli_run(job, "flows", args.state_dir, args.quiet);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
-	int status = 0;
-	if (rc != 0) {
-		fprintf(stderr, "weir flows: %s\n", weir_job_error(job));
-		status = rc == -EINVAL ? 2 : 1;
-	}
-	struct weir_job_stats stats;
-	weir_job_get_stats(job, &stats);
-	if (rc == 0 && stats.already_finished) {
-		fprintf(stderr, "weir flows: the job in %s had already finished (checkpoint %llu); "
-			"its output is complete\n", args.state_dir,
-			(unsigned long long)stats.recovered_epoch);
-		weir_job_destroy(job);
-		return 0;
-	}
-	if ((rc == 0 || stats.events_in > 0) && (!args.quiet || stats.state_full > 0))
-		weir_job_report(job, stderr);
-	if (status == 0 && stats.state_full > 0)
-		status = 3;
-	weir_job_destroy(job);
 	return status;
 }

@@ -5,11 +5,20 @@
 #ifndef WEIR_CLI_COMMANDS_H
 #define WEIR_CLI_COMMANDS_H
 
+#include <stdbool.h>
+
+#include "weir/weir.h"
+
 int weir_cmd_agg(int argc, char **argv);
 int weir_cmd_bench(int argc, char **argv); /* bench/bench.c */
 int weir_cmd_checkpoints(int argc, char **argv);
 int weir_cmd_flows(int argc, char **argv);
 int weir_cmd_gen(int argc, char **argv);
 int weir_cmd_topology(int argc, char **argv);
+
+/* Runs @job, says why it failed or that its state dir had finished, prints the report
+ * (always when input was skipped or events refused or late; otherwise unless @quiet), and
+ * destroys the job.  @command names the subcommand in messages.  Returns: the exit status. */
+int weir_cli_run(struct weir_job *job, const char *command, const char *state_dir, bool quiet);
 
 #endif

@@ -26,17 +26,9 @@ int weir_job_attach_store(struct weir_job *job, const struct weir_store_vtable *
 		rc = weir_job_fail(job, -EINVAL, "job: a job has one state dir");
 	else if (strlen(dir) >= sizeof(job->state_dir))
 		rc = weir_job_fail(job, -ENAMETOOLONG, "state dir %s: name too long", dir);
-	if (rc != 0) {
-		if (component.destroy != NULL)
-			component.destroy(component.ctx);
+	rc = job_adopt_component(job, rc, component);
+	if (rc != 0)
 		return rc;
-	}
-	if (job->component_count == JOB_COMPONENTS_MAX) {
-		if (component.destroy != NULL)
-			component.destroy(component.ctx);
-		return weir_job_fail(job, -E2BIG, "job: too many parts");
-	}
-	job->components[job->component_count++] = component;
 	job->store = store;
 	job->store_ctx = ctx;
 	snprintf(job->state_dir, sizeof(job->state_dir), "%s", dir);
@@ -290,16 +282,6 @@ static void assemble(struct weir_job *job, uint64_t epoch, bool finished)
 	}
 }
 
-static uint32_t poll_all_sinks(struct weir_job *job)
-{
-	uint32_t work = 0;
-	for (uint32_t s = 0; s < 2; s++) {
-		if (job->sinks[s].vtable != NULL)
-			work += job->sinks[s].vtable->poll_main(job->sinks[s].ctx);
-	}
-	return work;
-}
-
 /* Stages, writes manifest @epoch, publishes.  Returns: 0; -errno when the manifest could
  * not be written (the checkpoint is abandoned; the output stays staged); a failed publish
  * is a job error (the manifest already promises that output). */
@@ -307,7 +289,7 @@ static int commit(struct weir_job *job, uint64_t epoch, bool finished)
 {
 	struct job_checkpoints *c = &job->checkpoints;
 	assemble(job, epoch, finished);
-	while (poll_all_sinks(job) > 0) {
+	while (job_poll_sinks(job) > 0) {
 	}
 	for (uint32_t s = 0; s < 2; s++) {
 		const struct job_sink *sink = &job->sinks[s];

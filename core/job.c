@@ -120,7 +120,7 @@ int weir_job_column_offset(const struct weir_job *job, const char *column)
 /* Takes ownership of @component: the job keeps it (and destroys it with the job), or, when
  * @rc (an earlier check's verdict) is an error or the job is full, destroys it now.
  * Returns: 0, or the error. */
-static int adopt_component(struct weir_job *job, int rc, struct weir_component component)
+int job_adopt_component(struct weir_job *job, int rc, struct weir_component component)
 {
 	if (rc == 0 && job->component_count == JOB_COMPONENTS_MAX)
 		rc = weir_job_fail(job, -E2BIG, "job: more than %u parts", JOB_COMPONENTS_MAX);
@@ -146,7 +146,7 @@ int weir_job_attach_source(struct weir_job *job, struct weir_source source,
 	int rc = 0;
 	if (job->source.vtable != NULL)
 		rc = weir_job_fail(job, -EEXIST, "job: a job has exactly one source");
-	rc = adopt_component(job, rc, component);
+	rc = job_adopt_component(job, rc, component);
 	if (rc != 0)
 		return rc;
 	job->source = source;
@@ -173,7 +173,7 @@ int weir_job_append_stage(struct weir_job *job, weir_stage_fn *fn, void *ctx,
 				   "job: stateless operators go before key_by");
 	else if (job->stage_count == JOB_STAGES_MAX)
 		rc = weir_job_fail(job, -E2BIG, "job: more than %u operators", JOB_STAGES_MAX);
-	rc = adopt_component(job, rc, component);
+	rc = job_adopt_component(job, rc, component);
 	if (rc != 0)
 		return rc;
 	struct job_stage *stage = &job->stages[job->stage_count++];
@@ -216,7 +216,7 @@ int weir_job_attach_keyed_op(struct weir_job *job, const struct weir_keyed_op_vt
 		rc = weir_job_fail(job, -EINVAL, "window: call key_by first");
 	else if (job->keyed_vtable != NULL)
 		rc = weir_job_fail(job, -EEXIST, "window: a job has one window operator");
-	rc = adopt_component(job, rc, component);
+	rc = job_adopt_component(job, rc, component);
 	if (rc != 0)
 		return rc;
 	WEIR_VERIFY(time_offset + 8 <= job->exchange_schema.record_length);
@@ -244,7 +244,7 @@ int weir_job_attach_sink(struct weir_job *job, bool late, const struct weir_sink
 	int rc = 0;
 	if (sink->vtable != NULL)
 		rc = weir_job_fail(job, -EEXIST, "job: that output has a sink already");
-	rc = adopt_component(job, rc, component);
+	rc = job_adopt_component(job, rc, component);
 	if (rc != 0)
 		return rc;
 	sink->vtable = vtable;
@@ -309,7 +309,7 @@ static int job_check_complete(struct weir_job *job)
 	return 0;
 }
 
-static uint32_t poll_sinks(struct weir_job *job)
+uint32_t job_poll_sinks(struct weir_job *job)
 {
 	uint32_t work = 0;
 	for (uint32_t s = 0; s < 2; s++) {
@@ -326,7 +326,7 @@ static void job_supervise(struct weir_job *job)
 		uint32_t done = 0;
 		for (uint32_t w = 0; w < job->worker_count; w++)
 			done += atomic_load_explicit(&job->workers[w].done, memory_order_acquire);
-		if (poll_sinks(job) == 0) {
+		if (job_poll_sinks(job) == 0) {
 			if (done == job->worker_count)
 				break;
 			struct timespec pause = {.tv_sec = 0, .tv_nsec = 100000};
@@ -450,7 +450,7 @@ int weir_job_run(struct weir_job *job)
 	job_supervise(job);
 	for (uint32_t w = 0; w < n; w++)
 		pthread_join(job->workers[w].thread, NULL);
-	poll_sinks(job);
+	job_poll_sinks(job);
 	for (uint32_t s = 0; s < 2; s++) {
 		if (job->sinks[s].vtable != NULL && job->sinks[s].vtable->end != NULL)
 			job->sinks[s].vtable->end(job->sinks[s].ctx);

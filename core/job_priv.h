@@ -174,6 +174,13 @@ struct weir_job {
 
 void *weir_worker_main(void *worker);
 
+/* Takes ownership of @component: keeps it, or destroys it when @rc is an error or the job is
+ * full.  Returns: 0, or the error. */
+int job_adopt_component(struct weir_job *job, int rc, struct weir_component component);
+
+/* Main thread: moves the workers' finished output to the sinks.  Returns: units of work. */
+uint32_t job_poll_sinks(struct weir_job *job);
+
 /* core/coordinator.c: checkpoints from the main thread. */
 int job_checkpoint_prepare(struct weir_job *job);  /* before the workers start */
 void job_checkpoint_tick(struct weir_job *job);	    /* each supervise turn */
