@@ -66,8 +66,6 @@ struct ingest_partition {
 	uint32_t burst_count;
 	uint32_t burst_at;
 	uint32_t event_count;
-	uint64_t replayed_events;
-	uint64_t append_errors; /* bursts the log refused (the next seal fails the job) */
 };
 
 uint64_t weir_ingest_position_encode(uint64_t segment, uint64_t offset)
@@ -242,7 +240,6 @@ static uint32_t ingest_pull(void *partition, uint8_t *records, uint32_t capacity
 		part->next_offset = burst->next_offset;
 		status->lent = part->replay_events + (size_t)burst->first * length;
 		status->consumed = burst->events;
-		part->replayed_events += burst->events;
 		return burst->events;
 	}
 	uint32_t count = part->ingest->inner.vtable->pull(part->inner, records,
@@ -251,9 +248,9 @@ static uint32_t ingest_pull(void *partition, uint8_t *records, uint32_t capacity
 		const uint8_t *events = status->lent != NULL ? status->lent : records;
 		struct weir_state_record record = {
 			.type = INGEST_RECORD_TYPE, .key = events, .key_length = count * length};
-		/* A refused append is sticky in the log: the next seal fails the job. */
-		if (weir_log_append(part->log, 0, &record) != 0)
-			part->append_errors++;
+		/* A refused append is sticky in the log: the next seal fails the job with it. */
+		int rc = weir_log_append(part->log, 0, &record);
+		WEIR_MAYBE(rc != 0);
 	}
 	return count;
 }

@@ -7,6 +7,7 @@
  * checkpoint starts a new snapshot segment holding the whole live state; once no kept
  * manifest names the older segments, commit() deletes them. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <fcntl.h>
@@ -29,6 +30,8 @@ struct store {
 	char dir[512];
 	uint32_t kept; /* manifests kept */
 	bool marked;   /* DIR/checkpointed exists */
+	/* Folded in by each shard as it closes (on its worker): the logs' bounded queue. */
+	_Atomic uint64_t log_waits; /* appends that waited for a free log buffer */
 	int lock_fd;   /* DIR/lock, flock()ed: one process per state dir */
 	struct weir_ingest *ingest; /* a live source's ingest log, or NULL */
 };
@@ -217,8 +220,11 @@ static int store_poll(void *shard, uint64_t *durable_epoch, struct weir_log_posi
 
 static void store_shard_close(void *ctx, void *shard)
 {
-	(void)ctx;
+	struct store *store = ctx;
 	struct store_shard *s = shard;
+	struct weir_log_writer_stats stats;
+	weir_log_writer_stats(s->log, &stats);
+	atomic_fetch_add(&store->log_waits, stats.waits);
 	weir_log_writer_close(s->log);
 	weir_mem_free(s, s->arena);
 }
@@ -299,6 +305,16 @@ static const struct weir_store_vtable store_vtable = {
 	.wrap_live = store_wrap_live,
 };
 
+static void store_report(void *ctx, FILE *stream)
+{
+	struct store *store = ctx;
+	uint64_t waits = atomic_load(&store->log_waits);
+	fprintf(stream, "weir: shard logs in %s: appends waited %llu times for a free buffer of "
+			"their bounded write queue%s\n",
+		store->dir, (unsigned long long)waits,
+		waits > 0 ? " (the disk was slower than the state changed)" : "");
+}
+
 static void store_destroy(void *ctx)
 {
 	struct store *store = ctx;
@@ -337,6 +353,7 @@ int weir_job_use_state_dir(struct weir_job *job, const char *dir)
 				     rc == -EBUSY ? "in use by another weir process"
 						  : strerror(-rc));
 	}
-	struct weir_component component = {.ctx = store, .destroy = store_destroy};
+	struct weir_component component = {
+		.ctx = store, .destroy = store_destroy, .report = store_report};
 	return weir_job_attach_store(job, &store_vtable, store, dir, component);
 }
