@@ -32,24 +32,11 @@ import sys
 import tempfile
 import time
 
+from e2e import failures, fail, ok, tail
+
 SCHEMA = "ts:i64,card:str,merchant:str,amount:f64"
 AGGS = "count,sum:amount,min:amount,max:amount,avg:amount"
 TIMEOUT_S = 120
-
-failures = []
-
-
-def fail(label, message):
-    failures.append(f"[{label}] {message}")
-    print(f"FAIL {label}: {message}", flush=True)
-
-
-def ok(label, message=""):
-    print(f"ok   {label}{': ' + message if message else ''}", flush=True)
-
-
-def tail(text, lines=25):
-    return "\n".join(text.rstrip("\n").split("\n")[-lines:])
 
 
 def run(args, timeout=TIMEOUT_S):

@@ -24,31 +24,15 @@ import sys
 import tempfile
 import time
 
+from e2e import failures, fail, tail, run
+
+
 SCHEMA = "ts:i64,card:str,merchant:str,amount:f64"
 AGGS = "count,sum:amount,min:amount,max:amount,avg:amount"
 AGG_COLUMNS = ["count", "sum_amount", "min_amount", "max_amount", "avg_amount"]
 TIMEOUT_S = 120
 ROWS = 60000
 DISORDER = 40
-
-failures = []
-
-
-def fail(label, message):
-    failures.append(f"[{label}] {message}")
-    print(f"FAIL {label}: {message}", flush=True)
-
-
-def run(args, timeout=TIMEOUT_S):
-    """Runs a command; returns CompletedProcess, or None after a timeout."""
-    try:
-        return subprocess.run(args, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return None
-
-
-def tail(text, lines=15):
-    return "\n".join(text.rstrip("\n").split("\n")[-lines:])
 
 
 def gen(weir, path, rows, seed, cards, merchants, step, disorder):

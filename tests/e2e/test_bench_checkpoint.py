@@ -19,6 +19,8 @@ import subprocess
 import sys
 import tempfile
 
+from e2e import failures, check
+
 WEIR = os.path.abspath(sys.argv[1])
 BUILD = os.environ.get("MESON_BUILD_ROOT") or os.path.dirname(WEIR)
 BENCH = os.path.join(BUILD, "bench", "weir-bench")
@@ -26,13 +28,6 @@ EVENTS = 400000
 FIELDS = ["workload", "workers", "events", "seconds", "events_per_s", "baseline_events_per_s",
           "ratio", "checkpoints", "checkpoint_ms_p50", "checkpoint_ms_p99",
           "checkpoint_bytes_mean", "recovered_state_bytes", "recovery_seconds"]
-failures = []
-
-
-def check(condition, message):
-    if not condition:
-        failures.append(message)
-        print("FAIL:", message)
 
 
 if not os.access(BENCH, os.X_OK):

@@ -13,6 +13,8 @@ import os
 import subprocess
 import sys
 
+from e2e import failures, check
+
 WEIR = os.path.abspath(sys.argv[1])
 BUILD = os.environ.get("MESON_BUILD_ROOT") or os.path.dirname(WEIR)
 BENCH = os.path.join(BUILD, "bench", "weir-bench")
@@ -21,13 +23,6 @@ FIELDS = ["workload", "workers", "events", "seconds", "events_per_s", "events_pe
           "events_per_s_max", "events_per_s_per_worker", "baseline", "baseline_events_per_s",
           "baseline_events_per_s_min", "baseline_events_per_s_max", "ratio", "ratio_min",
           "ratio_max"]
-failures = []
-
-
-def check(condition, message):
-    if not condition:
-        failures.append(message)
-        print("FAIL:", message)
 
 
 if not os.access(BENCH, os.X_OK):

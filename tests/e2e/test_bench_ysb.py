@@ -18,6 +18,8 @@ import subprocess
 import sys
 import tempfile
 
+from e2e import failures, check
+
 WEIR = os.path.abspath(sys.argv[1])
 BUILD = os.environ.get("MESON_BUILD_ROOT") or os.path.dirname(WEIR)
 BENCH = os.path.join(BUILD, "bench", "weir-bench")
@@ -28,13 +30,6 @@ FIELDS = ["workload", "workers", "reps", "events", "seconds", "events_per_s",
           "ratio", "ratio_min", "ratio_max", "input", "record_bytes", "weir_record_bytes",
           "read_gb_per_s", "read_ceiling_records_per_s", "strided_read_gb_per_s",
           "strided_ceiling_records_per_s"]
-failures = []
-
-
-def check(condition, message):
-    if not condition:
-        failures.append(message)
-        print("FAIL:", message)
 
 
 def positive(row, field):

@@ -48,6 +48,7 @@ Environment: WEIR_TORTURE_ROWS (input rows), WEIR_SEED (random seed).
 Exit 0 when every check passes; otherwise 1, with one FAIL line per failing check.
 """
 import collections
+import functools
 import os
 import random
 import re
@@ -58,36 +59,17 @@ import sys
 import tempfile
 import time
 
+from e2e import failures, fail, ok, tail, run
+
+
 SCHEMA = "ts:i64,card:str,merchant:str,amount:f64"
 AGGS = "count,sum:amount,min:amount,max:amount"
 DISORDER = 100
 CARDS = 5000                 # the torture input: ten windows of 5000 keys
 COMPACTION_CARDS = 20000     # the compaction input: three windows of 20000 keys
 TIMEOUT_S = 180
+run = functools.partial(run, timeout=TIMEOUT_S)  # runs here may take longer
 FAULT_MESSAGE = "fault injection: killed at a kill point"
-
-failures = []
-
-
-def fail(label, message):
-    failures.append(f"[{label}] {message}")
-    print(f"FAIL {label}: {message}", flush=True)
-
-
-def ok(label, message=""):
-    print(f"ok   {label}{': ' + message if message else ''}", flush=True)
-
-
-def tail(text, lines=15):
-    return "\n".join(text.rstrip("\n").split("\n")[-lines:])
-
-
-def run(args, timeout=TIMEOUT_S, env=None):
-    """Runs a command; returns CompletedProcess, or None after a timeout."""
-    try:
-        return subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        return None
 
 
 def read_lines(path):

@@ -15,16 +15,11 @@ import subprocess
 import sys
 import tempfile
 
+from e2e import failures, check
+
 WEIR = os.path.abspath(sys.argv[1])
 ROOT = os.environ.get("WEIR_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
 GEN = os.path.join(ROOT, "tools", "gen_pcap.py")
-failures = []
-
-
-def check(condition, message):
-    if not condition:
-        failures.append(message)
-        print("FAIL:", message)
 
 
 def generate(directory, name, *options):

@@ -29,6 +29,8 @@ import subprocess
 import sys
 import tempfile
 
+from e2e import failures, fail, ok
+
 ROOT = os.environ.get("WEIR_SOURCE_ROOT") or os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 GEN = os.path.join(ROOT, "tools", "gen_pcap.py")
@@ -36,17 +38,6 @@ SAMPLE_ARGS = ["--seed", "1", "--seconds", "10", "--packets", "20000"]
 SAMPLE_COMMAND = ("python3 tools/gen_pcap.py --out data/sample.pcap --truth data/sample.truth.json "
                   "--seed 1 --seconds 10 --packets 20000")
 ALLOWED = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "192.168.0.0/16", "fd00::/8", "2001:db8::/32")]
-
-failures = []
-
-
-def fail(label, message):
-    failures.append(f"[{label}] {message}")
-    print(f"FAIL {label}: {message}", flush=True)
-
-
-def ok(label, message=""):
-    print(f"ok   {label}{': ' + message if message else ''}", flush=True)
 
 
 # ---- an independent reader ----

@@ -24,18 +24,12 @@ import subprocess
 import sys
 import tempfile
 
+from e2e import failures, check
+
 WEIR = os.path.abspath(sys.argv[1])
 ROOT = os.environ.get("WEIR_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
 GEN = os.path.join(ROOT, "tools", "gen_pcap.py")
 TIMEOUT_S = 120
-failures = []
-
-
-def check(condition, message):
-    if not condition:
-        failures.append(message)
-        print("FAIL:", message, flush=True)
-    return condition
 
 
 def frames_of(path):

@@ -33,6 +33,8 @@ import sys
 import tempfile
 import time
 
+from e2e import failures, fail, ok, tail
+
 SCHEMA = "ts:i64,card:str,merchant:str,amount:f64"
 AGGS = "count,sum:amount,min:amount,max:amount"
 ROWS = 600000
@@ -43,21 +45,6 @@ KINDS = ("write-eio", "fsync-eio", "enospc", "short-write")
 NTH = (1, 2, 3, 5, 9, 17, 40, 100)
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
                    "runtime error:")
-
-failures = []
-
-
-def fail(label, message):
-    failures.append(f"[{label}] {message}")
-    print(f"FAIL {label}: {message}", flush=True)
-
-
-def ok(label, message=""):
-    print(f"ok   {label}{': ' + message if message else ''}", flush=True)
-
-
-def tail(text, lines=12):
-    return "\n".join(text.rstrip("\n").split("\n")[-lines:])
 
 
 def run(args, timeout=TIMEOUT_S, fault=None):

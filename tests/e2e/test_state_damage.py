@@ -46,6 +46,9 @@ import sys
 import tempfile
 import time
 
+from e2e import failures, fail, ok, tail, run
+
+
 SCHEMA = "ts:i64,card:str,merchant:str,amount:f64"
 AGGS = "count,sum:amount,min:amount,max:amount"
 ROWS = 1500000
@@ -56,29 +59,6 @@ HEADER = struct.Struct("<IBBHIIQQ")  # length, type, format, state_type, key_gro
 #                                       epoch, checksum: state/log.c
 LOG_FORMAT = 0xB1
 BLOCK = 4096
-
-failures = []
-
-
-def fail(label, message):
-    failures.append(f"[{label}] {message}")
-    print(f"FAIL {label}: {message}", flush=True)
-
-
-def ok(label, message=""):
-    print(f"ok   {label}{': ' + message if message else ''}", flush=True)
-
-
-def tail(text, lines=12):
-    return "\n".join(text.rstrip("\n").split("\n")[-lines:])
-
-
-def run(args, timeout=TIMEOUT_S, env=None):
-    """Runs a command; returns CompletedProcess, or None after a timeout."""
-    try:
-        return subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        return None
 
 
 def lines_of(path):

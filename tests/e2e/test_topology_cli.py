@@ -18,20 +18,11 @@ import re
 import subprocess
 import sys
 
+from e2e import failures, fail, ok
+
 BIG = "pack:2 numa:2 core:8 pu:2"
 TIMEOUT_S = 60
 ROW = re.compile(r"^\s*(\d+) ->\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)(\s+\(shares its core\))?$")
-
-failures = []
-
-
-def fail(label, message):
-    failures.append(f"[{label}] {message}")
-    print(f"FAIL {label}: {message}", flush=True)
-
-
-def ok(label, message=""):
-    print(f"ok   {label}{': ' + message if message else ''}", flush=True)
 
 
 def run(args):
