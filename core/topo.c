@@ -15,6 +15,7 @@
 
 #include "core/assert.h"
 #include "core/mem.h"
+#include "core/message.h"
 #include "core/topo.h"
 
 /* The largest OS CPU number a CPU list may name: Linux's NR_CPUS tops out at 8192, so this
@@ -34,17 +35,6 @@ struct weir_topo {
 	uint32_t package_count;
 	uint32_t core_pu_max;		/* most PUs in one core: rounds of the default order */
 };
-
-__attribute__((format(printf, 3, 4))) static void topo_error(char *error, size_t error_length,
-							      const char *format, ...)
-{
-	if (error == NULL || error_length == 0)
-		return;
-	va_list args;
-	va_start(args, format);
-	vsnprintf(error, error_length, format, args);
-	va_end(args);
-}
 
 /* hwloc reports failures as -1 with errno set; an errno of 0 would turn a failure into
  * "success", so it becomes -EIO. */
@@ -82,31 +72,34 @@ static int topo_load(struct weir_topo *topo, const char *synthetic, char *error,
 		     size_t error_length)
 {
 	if (hwloc_topology_init(&topo->hw) != 0) {
-		topo_error(error, error_length, "hwloc could not start: out of memory");
+		weir_message_set(error, error_length, "hwloc could not start: out of memory");
 		return -ENOMEM;
 	}
 	if (synthetic != NULL && hwloc_topology_set_synthetic(topo->hw, synthetic) != 0) {
-		topo_error(error, error_length,
-			   "bad synthetic topology '%s' (expected levels of TYPE:COUNT from the "
-			   "machine down to PUs, such as 'pack:2 numa:2 core:8 pu:2')", synthetic);
+		weir_message_set(
+			error, error_length,
+			"bad synthetic topology '%s' (expected levels of TYPE:COUNT from the "
+			"machine down to PUs, such as 'pack:2 numa:2 core:8 pu:2')",
+			synthetic);
 		return -EINVAL;
 	}
 	if (hwloc_topology_load(topo->hw) != 0) {
 		int rc = topo_errno();
-		topo_error(error, error_length, "hwloc could not read the topology: %s",
-			   strerror(-rc));
+		weir_message_set(error, error_length, "hwloc could not read the topology: %s",
+				 strerror(-rc));
 		return rc;
 	}
 	/* Builds hwloc's lazily computed internals now, so that concurrent readers (worker
 	 * threads binding) never trigger a write into the shared topology. */
 	if (hwloc_topology_refresh(topo->hw) != 0) {
-		topo_error(error, error_length, "hwloc could not finish the topology: %s",
-			   strerror(ENOMEM));
+		weir_message_set(error, error_length, "hwloc could not finish the topology: %s",
+				 strerror(ENOMEM));
 		return -ENOMEM;
 	}
 	topo_measure(topo);
 	if (topo->pu_count == 0) {
-		topo_error(error, error_length, "the topology has no CPU this process may use");
+		weir_message_set(error, error_length,
+				 "the topology has no CPU this process may use");
 		return -ENODEV;
 	}
 	return 0;
@@ -118,7 +111,7 @@ int weir_topo_create(struct weir_topo **out, const char *synthetic_or_null, char
 	WEIR_VERIFY(out != NULL);
 	WEIR_VERIFY(error != NULL || error_length == 0);
 	*out = NULL;
-	topo_error(error, error_length, "%s", "");
+	weir_message_set(error, error_length, "%s", "");
 	int rc = -ENOMEM;
 	struct weir_topo *topo = weir_mem_alloc(sizeof(*topo), _Alignof(struct weir_topo),
 						WEIR_MEM_ARENA_DEFAULT);
@@ -147,7 +140,7 @@ err_destroy_hw:
 err_free_topo:
 	weir_mem_free(topo, WEIR_MEM_ARENA_DEFAULT);
 err_no_memory:
-	topo_error(error, error_length, "out of memory");
+	weir_message_set(error, error_length, "out of memory");
 	return rc;
 }
 
@@ -287,15 +280,18 @@ static int list_add(const struct weir_topo *topo, struct cpu_list *list, uint32_
 		char cpus[TOPO_LIST_TEXT_LENGTH];
 		hwloc_bitmap_list_snprintf(cpus, sizeof(cpus),
 					   hwloc_topology_get_topology_cpuset(topo->hw));
-		topo_error(error, error_length,
-			   "CPU %u (in CPU list entry '%.*s') is not in the topology, whose CPUs "
-			   "are %s", cpu, entry_length, entry, cpus);
+		weir_message_set(
+			error, error_length,
+			"CPU %u (in CPU list entry '%.*s') is not in the topology, whose CPUs "
+			"are %s",
+			cpu, entry_length, entry, cpus);
 		return -EINVAL;
 	}
 	if (list->seen[cpu / 64] & (UINT64_C(1) << (cpu % 64))) {
-		topo_error(error, error_length, "CPU %u is listed twice (entry '%.*s'); to put "
-			   "several workers on a CPU, give a worker count", cpu, entry_length,
-			   entry);
+		weir_message_set(error, error_length,
+				 "CPU %u is listed twice (entry '%.*s'); to put "
+				 "several workers on a CPU, give a worker count",
+				 cpu, entry_length, entry);
 		return -EINVAL;
 	}
 	list->seen[cpu / 64] |= UINT64_C(1) << (cpu % 64);
@@ -310,7 +306,7 @@ static int list_parse(const struct weir_topo *topo, const char *text, struct cpu
 		      char *error, size_t error_length)
 {
 	if (*text == '\0') {
-		topo_error(error, error_length, "the CPU list is empty");
+		weir_message_set(error, error_length, "the CPU list is empty");
 		return -EINVAL;
 	}
 	for (const char *entry = text;; entry++) {
@@ -324,10 +320,11 @@ static int list_parse(const struct weir_topo *topo, const char *text, struct cpu
 		}
 		int entry_length = (int)strcspn(entry, ",");
 		if (!good || (*cursor != ',' && *cursor != '\0')) {
-			topo_error(error, error_length,
-				   "bad CPU list entry '%.*s' in '%s' (expected N or N-M with "
-				   "N <= M <= %u, separated by commas)", entry_length, entry, text,
-				   TOPO_CPU_LIST_INDEX_MAX);
+			weir_message_set(
+				error, error_length,
+				"bad CPU list entry '%.*s' in '%s' (expected N or N-M with "
+				"N <= M <= %u, separated by commas)",
+				entry_length, entry, text, TOPO_CPU_LIST_INDEX_MAX);
 			return -EINVAL;
 		}
 		for (uint32_t cpu = first; cpu <= last; cpu++) {
@@ -352,8 +349,10 @@ static int plan_by_list(const struct weir_topo *topo, uint32_t worker_count, con
 		return rc;
 	WEIR_VERIFY(list.count > 0);
 	if (worker_count == 0 && list.count > WEIR_WORKERS_MAX) {
-		topo_error(error, error_length, "the CPU list '%s' names %u CPUs, but a job has at "
-			   "most %u workers", text, list.count, WEIR_WORKERS_MAX);
+		weir_message_set(error, error_length,
+				 "the CPU list '%s' names %u CPUs, but a job has at "
+				 "most %u workers",
+				 text, list.count, WEIR_WORKERS_MAX);
 		return -EINVAL;
 	}
 	uint32_t count = worker_count > 0 ? worker_count : list.count;
@@ -378,10 +377,11 @@ int weir_topo_plan(const struct weir_topo *topo, uint32_t worker_count,
 	WEIR_VERIFY(plan != NULL);
 	WEIR_VERIFY(error != NULL || error_length == 0);
 	memset(plan, 0, sizeof(*plan));
-	topo_error(error, error_length, "%s", "");
+	weir_message_set(error, error_length, "%s", "");
 	if (worker_count > WEIR_WORKERS_MAX) {
-		topo_error(error, error_length, "%u workers asked for, but a job has at most %u",
-			   worker_count, WEIR_WORKERS_MAX);
+		weir_message_set(error, error_length,
+				 "%u workers asked for, but a job has at most %u", worker_count,
+				 WEIR_WORKERS_MAX);
 		return -EINVAL;
 	}
 	if (cpu_list_or_null != NULL) {

@@ -41,6 +41,7 @@
 #include "core/assert.h"
 #include "core/fault.h"
 #include "core/mem.h"
+#include "core/message.h"
 
 #define LOG_FORMAT 0xB1u		     /* header byte 5; change it when the layout changes */
 #define LOG_HEADER_LENGTH 32u		     /* bytes */
@@ -139,17 +140,6 @@ struct weir_log_writer {
 
 /* PAD payloads: at most LOG_BLOCK - 1 bytes (see seal_pad). */
 static const uint8_t log_zeros[LOG_BLOCK];
-
-__attribute__((format(printf, 3, 4))) static void say(char *error, size_t error_length,
-						      const char *format, ...)
-{
-	if (error == NULL || error_length == 0)
-		return;
-	va_list args;
-	va_start(args, format);
-	vsnprintf(error, error_length, format, args);
-	va_end(args);
-}
 
 /* ---- names and directories ---- */
 
@@ -524,7 +514,7 @@ static int segment_create(const char *shard_path, uint64_t number, char *error,
 	char path[PATH_MAX];
 	int rc = segment_path_make(path, sizeof(path), shard_path, number);
 	if (rc < 0) {
-		say(error, error_length, "%s: path too long", shard_path);
+		weir_message_set(error, error_length, "%s: path too long", shard_path);
 		return rc;
 	}
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_DIRECT | O_CLOEXEC, 0644);
@@ -542,12 +532,13 @@ static int segment_create(const char *shard_path, uint64_t number, char *error,
 	}
 	if (fd < 0) {
 		rc = -errno;
-		say(error, error_length, "cannot create %s: %s", path, strerror(-rc));
+		weir_message_set(error, error_length, "cannot create %s: %s", path, strerror(-rc));
 		return rc;
 	}
 	rc = dir_sync(shard_path);
 	if (rc < 0) {
-		say(error, error_length, "cannot fsync %s: %s", shard_path, strerror(-rc));
+		weir_message_set(error, error_length, "cannot fsync %s: %s", shard_path,
+				 strerror(-rc));
 		close(fd);
 		unlink(path);
 		return rc;
@@ -682,19 +673,21 @@ static int shard_dir_make(const char *dir, const char *shard_path, char *error,
 {
 	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
 		int rc = -errno;
-		say(error, error_length, "cannot create state dir %s: %s", dir, strerror(-rc));
+		weir_message_set(error, error_length, "cannot create state dir %s: %s", dir,
+				 strerror(-rc));
 		return rc;
 	}
 	if (mkdir(shard_path, 0755) != 0) {
 		int rc = -errno;
 		if (rc == -EEXIST)
 			return 0;
-		say(error, error_length, "cannot create %s: %s", shard_path, strerror(-rc));
+		weir_message_set(error, error_length, "cannot create %s: %s", shard_path,
+				 strerror(-rc));
 		return rc;
 	}
 	int rc = dir_sync(dir);
 	if (rc < 0)
-		say(error, error_length, "cannot fsync %s: %s", dir, strerror(-rc));
+		weir_message_set(error, error_length, "cannot fsync %s: %s", dir, strerror(-rc));
 	return rc;
 }
 
@@ -713,18 +706,19 @@ static int writer_configure(struct weir_log_writer *writer,
 							      : LOG_SEGMENT_LENGTH_DEFAULT;
 	writer->fd = -1;
 	if (writer->buffer_length % LOG_BLOCK != 0 || writer->buffer_length > INT32_MAX) {
-		say(error, error_length, "log buffer length %u is not a multiple of %u bytes",
-		    writer->buffer_length, LOG_BLOCK);
+		weir_message_set(error, error_length,
+				 "log buffer length %u is not a multiple of %u bytes",
+				 writer->buffer_length, LOG_BLOCK);
 		return -EINVAL;
 	}
 	if (writer->buffer_count > LOG_BUFFER_COUNT_MAX) {
-		say(error, error_length, "%u log buffers: at most %u", writer->buffer_count,
-		    LOG_BUFFER_COUNT_MAX);
+		weir_message_set(error, error_length, "%u log buffers: at most %u",
+				 writer->buffer_count, LOG_BUFFER_COUNT_MAX);
 		return -EINVAL;
 	}
 	if (shard_path_make(writer->shard_path, sizeof(writer->shard_path), options->dir,
 			    options->shard) < 0) {
-		say(error, error_length, "state dir path too long: %s", options->dir);
+		weir_message_set(error, error_length, "state dir path too long: %s", options->dir);
 		return -ENAMETOOLONG;
 	}
 	return 0;
@@ -738,7 +732,8 @@ static int writer_resources(struct weir_log_writer *writer, char *error, size_t 
 	writer->buffers = weir_mem_alloc(sizeof(struct log_buffer) * writer->buffer_count,
 					 WEIR_CACHE_LINE, writer->arena);
 	if (writer->memory == NULL || writer->buffers == NULL) {
-		say(error, error_length, "no memory for %zu bytes of log buffers", length);
+		weir_message_set(error, error_length, "no memory for %zu bytes of log buffers",
+				 length);
 		return -ENOMEM;
 	}
 	for (uint32_t i = 0; i < writer->buffer_count; i++)
@@ -747,7 +742,7 @@ static int writer_resources(struct weir_log_writer *writer, char *error, size_t 
 	int rc = io_uring_queue_init(2 * (writer->buffer_count + LOG_SYNCS_MAX) + 4,
 				     &writer->ring, 0);
 	if (rc < 0) {
-		say(error, error_length, "io_uring_queue_init: %s", strerror(-rc));
+		weir_message_set(error, error_length, "io_uring_queue_init: %s", strerror(-rc));
 		return rc;
 	}
 	return 0;
@@ -776,7 +771,7 @@ int weir_log_writer_open(struct weir_log_writer **writer_out,
 	struct weir_log_writer *writer = weir_mem_alloc(sizeof(*writer), WEIR_CACHE_LINE,
 							options->arena);
 	if (writer == NULL) {
-		say(error, error_length, "no memory for a log writer");
+		weir_message_set(error, error_length, "no memory for a log writer");
 		return -ENOMEM;
 	}
 	bool ring_ready = false;
@@ -785,7 +780,8 @@ int weir_log_writer_open(struct weir_log_writer **writer_out,
 	if (rc == 0)
 		rc = shard_dir_make(options->dir, writer->shard_path, error, error_length);
 	if (rc == 0 && (rc = segments_highest(writer->shard_path, &highest)) < 0)
-		say(error, error_length, "cannot list %s: %s", writer->shard_path, strerror(-rc));
+		weir_message_set(error, error_length, "cannot list %s: %s", writer->shard_path,
+				 strerror(-rc));
 	if (rc == 0) {
 		rc = writer_resources(writer, error, error_length);
 		ring_ready = rc == 0;
@@ -1082,9 +1078,10 @@ __attribute__((format(printf, 3, 4))) static int corrupt(const struct log_replay
 	va_start(args, format);
 	vsnprintf(reason, sizeof(reason), format, args);
 	va_end(args);
-	say(replay->error, replay->error_length,
-	    "%s: %s in record at byte %llu (corrupt state; not starting from empty state)",
-	    replay->path, reason, (unsigned long long)offset);
+	weir_message_set(
+		replay->error, replay->error_length,
+		"%s: %s in record at byte %llu (corrupt state; not starting from empty state)",
+		replay->path, reason, (unsigned long long)offset);
 	return -EBADMSG;
 }
 
@@ -1192,8 +1189,9 @@ static int replay_record(const struct log_replay *replay, struct log_reader *rea
 	if (rc == -EBADMSG)
 		return corrupt(replay, offset, "%s", reason);
 	if (rc < 0) {
-		say(replay->error, replay->error_length, "%s: cannot read at byte %llu: %s",
-		    replay->path, (unsigned long long)offset, strerror(-rc));
+		weir_message_set(replay->error, replay->error_length,
+				 "%s: cannot read at byte %llu: %s", replay->path,
+				 (unsigned long long)offset, strerror(-rc));
 		return rc;
 	}
 	uint64_t total = (uint64_t)LOG_HEADER_LENGTH + header.length;
@@ -1214,15 +1212,15 @@ static int segment_open_read(const struct log_replay *replay, struct log_reader 
 	if (fd < 0) {
 		int rc = -errno;
 		if (rc != -ENOENT)
-			say(replay->error, replay->error_length, "cannot open %s: %s",
-			    replay->path, strerror(-rc));
+			weir_message_set(replay->error, replay->error_length, "cannot open %s: %s",
+					 replay->path, strerror(-rc));
 		return rc;
 	}
 	struct stat st;
 	if (fstat(fd, &st) != 0) {
 		int rc = -errno;
-		say(replay->error, replay->error_length, "cannot stat %s: %s", replay->path,
-		    strerror(-rc));
+		weir_message_set(replay->error, replay->error_length, "cannot stat %s: %s",
+				 replay->path, strerror(-rc));
 		close(fd);
 		return rc;
 	}
@@ -1247,17 +1245,20 @@ static int replay_segment(struct log_replay *replay, struct log_reader *reader,
 {
 	int rc = segment_open_read(replay, reader);
 	if (rc == -ENOENT)
-		say(replay->error, replay->error_length,
-		    "%s: missing, but the checkpoint needs it (not starting from empty state)",
-		    replay->path);
+		weir_message_set(
+			replay->error, replay->error_length,
+			"%s: missing, but the checkpoint needs it (not starting from empty state)",
+			replay->path);
 	if (rc < 0)
 		return rc;
 	replay->limit = replay->is_end ? end_offset : reader->file_length;
 	if (replay->limit > reader->file_length) {
-		say(replay->error, replay->error_length,
-		    "%s: %llu bytes, short of the checkpoint's end at byte %llu (corrupt state; "
-		    "not starting from empty state)", replay->path,
-		    (unsigned long long)reader->file_length, (unsigned long long)end_offset);
+		weir_message_set(replay->error, replay->error_length,
+				 "%s: %llu bytes, short of the checkpoint's end at byte %llu "
+				 "(corrupt state; "
+				 "not starting from empty state)",
+				 replay->path, (unsigned long long)reader->file_length,
+				 (unsigned long long)end_offset);
 		rc = -EBADMSG;
 	}
 	for (uint64_t offset = 0; offset < replay->limit && rc == 0;)
@@ -1274,14 +1275,15 @@ int weir_log_replay(const char *dir, uint32_t shard, const struct weir_log_posit
 	if (position->end_segment == 0)
 		return 0; /* names no segment: nothing was durable */
 	if (position->first_segment == 0 || position->first_segment > position->end_segment) {
-		say(error, error_length, "log position of shard %u: segments %llu..%llu", shard,
-		    (unsigned long long)position->first_segment,
-		    (unsigned long long)position->end_segment);
+		weir_message_set(error, error_length,
+				 "log position of shard %u: segments %llu..%llu", shard,
+				 (unsigned long long)position->first_segment,
+				 (unsigned long long)position->end_segment);
 		return -EINVAL;
 	}
 	char shard_path[PATH_MAX];
 	if (shard_path_make(shard_path, sizeof(shard_path), dir, shard) < 0) {
-		say(error, error_length, "state dir path too long: %s", dir);
+		weir_message_set(error, error_length, "state dir path too long: %s", dir);
 		return -ENAMETOOLONG;
 	}
 	struct log_replay replay = {.fn = fn, .ctx = ctx, .error = error,
@@ -1293,7 +1295,7 @@ int weir_log_replay(const char *dir, uint32_t shard, const struct weir_log_posit
 		replay.is_end = s == position->end_segment;
 		rc = segment_path_make(replay.path, sizeof(replay.path), shard_path, s);
 		if (rc < 0)
-			say(error, error_length, "state dir path too long: %s", dir);
+			weir_message_set(error, error_length, "state dir path too long: %s", dir);
 		else
 			rc = replay_segment(&replay, &reader, position->end_offset);
 	}
@@ -1309,7 +1311,8 @@ static int tail_name(struct log_replay *replay, const char *shard_path, uint64_t
 	replay->segment = segment;
 	int rc = segment_path_make(replay->path, sizeof(replay->path), shard_path, segment);
 	if (rc < 0)
-		say(replay->error, replay->error_length, "%s: path too long", shard_path);
+		weir_message_set(replay->error, replay->error_length, "%s: path too long",
+				 shard_path);
 	return rc;
 }
 
@@ -1324,21 +1327,22 @@ static int tail_open_first(struct log_replay *replay, struct log_reader *reader,
 		uint64_t highest = 0;
 		int listed = segments_highest(shard_path, &highest);
 		if (listed < 0 && listed != -ENOENT) {
-			say(replay->error, replay->error_length, "cannot list %s: %s", shard_path,
-			    strerror(-listed));
+			weir_message_set(replay->error, replay->error_length, "cannot list %s: %s",
+					 shard_path, strerror(-listed));
 			return listed;
 		}
 		if (offset == 0 && highest < replay->segment)
 			return 1; /* also when there is no shard folder: no segment at all */
-		say(replay->error, replay->error_length,
-		    "%s: missing, but the log's tail starts in it at byte %llu", replay->path,
-		    (unsigned long long)offset);
+		weir_message_set(replay->error, replay->error_length,
+				 "%s: missing, but the log's tail starts in it at byte %llu",
+				 replay->path, (unsigned long long)offset);
 		return -ENOENT;
 	}
 	if (rc == 0 && offset > reader->file_length) {
-		say(replay->error, replay->error_length,
-		    "%s: %llu bytes, short of the tail's start at byte %llu", replay->path,
-		    (unsigned long long)reader->file_length, (unsigned long long)offset);
+		weir_message_set(replay->error, replay->error_length,
+				 "%s: %llu bytes, short of the tail's start at byte %llu",
+				 replay->path, (unsigned long long)reader->file_length,
+				 (unsigned long long)offset);
 		segment_close_read(reader);
 		rc = -EBADMSG;
 	}
@@ -1363,8 +1367,9 @@ static int tail_walk(const struct log_replay *replay, struct log_reader *reader,
 			break;
 		}
 		if (rc < 0) {
-			say(replay->error, replay->error_length, "%s: cannot read at byte %llu: %s",
-			    replay->path, (unsigned long long)offset, strerror(-rc));
+			weir_message_set(replay->error, replay->error_length,
+					 "%s: cannot read at byte %llu: %s", replay->path,
+					 (unsigned long long)offset, strerror(-rc));
 			break;
 		}
 		rc = replay_visit(replay, &header, data, offset);
@@ -1389,8 +1394,8 @@ static int tail_count_rest(struct log_replay *replay, const char *shard_path, ui
 			rc = -errno;
 			if (rc == -ENOENT)
 				return 0;
-			say(replay->error, replay->error_length, "cannot stat %s: %s",
-			    replay->path, strerror(-rc));
+			weir_message_set(replay->error, replay->error_length, "cannot stat %s: %s",
+					 replay->path, strerror(-rc));
 			return rc;
 		}
 		*dropped_bytes += (uint64_t)st.st_size;
@@ -1439,13 +1444,13 @@ int weir_log_read_tail(const char *dir, uint32_t shard, uint64_t segment, uint64
 	WEIR_VERIFY(dir != NULL && fn != NULL);
 	WEIR_VERIFY(end_segment != NULL && end_offset != NULL && dropped_bytes != NULL);
 	if (segment == 0) {
-		say(error, error_length, "log tail of shard %u: segment 0 (numbers start at 1)",
-		    shard);
+		weir_message_set(error, error_length,
+				 "log tail of shard %u: segment 0 (numbers start at 1)", shard);
 		return -EINVAL;
 	}
 	char shard_path[PATH_MAX];
 	if (shard_path_make(shard_path, sizeof(shard_path), dir, shard) < 0) {
-		say(error, error_length, "state dir path too long: %s", dir);
+		weir_message_set(error, error_length, "state dir path too long: %s", dir);
 		return -ENAMETOOLONG;
 	}
 	struct log_replay replay = {.fn = fn, .ctx = ctx, .error = error,
@@ -1478,24 +1483,25 @@ static int segment_cut(const char *path, uint64_t length, char *error, size_t er
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0) {
 		int rc = -errno;
-		say(error, error_length, "cannot open %s: %s", path, strerror(-rc));
+		weir_message_set(error, error_length, "cannot open %s: %s", path, strerror(-rc));
 		return rc;
 	}
 	struct stat st;
 	int rc = fstat(fd, &st) == 0 ? 0 : -errno;
 	if (rc == 0 && (uint64_t)st.st_size < length) {
-		say(error, error_length,
-		    "%s: %llu bytes, short of the checkpoint's end at byte %llu (corrupt state; "
-		    "not starting from empty state)", path, (unsigned long long)st.st_size,
-		    (unsigned long long)length);
+		weir_message_set(error, error_length,
+				 "%s: %llu bytes, short of the checkpoint's end at byte %llu "
+				 "(corrupt state; "
+				 "not starting from empty state)",
+				 path, (unsigned long long)st.st_size, (unsigned long long)length);
 		rc = -EBADMSG;
 	} else if (rc == 0 && (uint64_t)st.st_size > length) {
 		rc = ftruncate(fd, (off_t)length) == 0 && fsync(fd) == 0 ? 0 : -errno;
 		if (rc < 0)
-			say(error, error_length, "cannot cut %s to %llu bytes: %s", path,
-			    (unsigned long long)length, strerror(-rc));
+			weir_message_set(error, error_length, "cannot cut %s to %llu bytes: %s",
+					 path, (unsigned long long)length, strerror(-rc));
 	} else if (rc < 0) {
-		say(error, error_length, "cannot stat %s: %s", path, strerror(-rc));
+		weir_message_set(error, error_length, "cannot stat %s: %s", path, strerror(-rc));
 	}
 	close(fd);
 	return rc;
@@ -1509,7 +1515,7 @@ int weir_log_trim(const char *dir, uint32_t shard, const struct weir_log_positio
 	char path[PATH_MAX];
 	if (shard_path_make(shard_path, sizeof(shard_path), dir, shard) < 0 ||
 	    segment_path_make(path, sizeof(path), shard_path, position->end_segment) < 0) {
-		say(error, error_length, "state dir path too long: %s", dir);
+		weir_message_set(error, error_length, "state dir path too long: %s", dir);
 		return -ENAMETOOLONG;
 	}
 	if (position->end_segment > 0) {
@@ -1522,8 +1528,9 @@ int weir_log_trim(const char *dir, uint32_t shard, const struct weir_log_positio
 		return 0; /* no folder and nothing named: nothing to cut */
 	int rc = removed < 0 ? removed : removed > 0 ? dir_sync(shard_path) : 0;
 	if (rc < 0)
-		say(error, error_length, "cannot remove segments after %llu in %s: %s",
-		    (unsigned long long)position->end_segment, shard_path, strerror(-rc));
+		weir_message_set(error, error_length, "cannot remove segments after %llu in %s: %s",
+				 (unsigned long long)position->end_segment, shard_path,
+				 strerror(-rc));
 	return rc;
 }
 
