@@ -39,6 +39,7 @@
 #include "core/batch.h"
 #include "core/job.h"
 #include "core/mem.h"
+#include "state/log.h"
 #include "state/table.h"
 
 #define FLOWREC_KEY_COLUMNS "src,dst,sport,dport,proto"
@@ -442,7 +443,7 @@ static uint64_t flowrec_state_bytes(const void *instance)
 	const struct flowrec_instance *f = instance;
 	/* What a full snapshot writes: a log header, an encoded 5-tuple and the record each. */
 	return (uint64_t)f->flows->count *
-	       (32u + f->op->key.encoded_length_max + FLOWREC_SAVED_LENGTH);
+	       (WEIR_LOG_HEADER_LENGTH + f->op->key.encoded_length_max + FLOWREC_SAVED_LENGTH);
 }
 
 static void flowrec_instance_free(struct flowrec_instance *f)

@@ -12,6 +12,7 @@
 #include "core/job.h"
 #include "core/mem.h"
 #include "operators/hll.h"
+#include "state/log.h"
 #include "state/table.h"
 
 #define WINDOW_AGGS_MAX 16u
@@ -573,7 +574,6 @@ static void window_advance(void *instance, int64_t watermark)
 /* ---- checkpoints ---- */
 
 #define WINDOW_RECORD_CELL 1u
-#define WINDOW_LOG_HEADER_BYTES 32u /* a log record's header (state/log.c) */
 
 /* A cell's saved value: everything after its pane link and dirty flag. */
 static uint32_t cell_saved_length(const struct window_op *op)
@@ -621,7 +621,7 @@ static int window_snapshot(void *instance, bool full, struct weir_state_writer *
 static void window_restore_begin(void *instance, uint64_t state_bytes)
 {
 	struct window_instance *w = instance;
-	uint64_t cells = state_bytes / (WINDOW_LOG_HEADER_BYTES + cell_saved_length(w->op) + 9);
+	uint64_t cells = state_bytes / (WEIR_LOG_HEADER_LENGTH + cell_saved_length(w->op) + 9);
 	if (cells > UINT32_MAX / 4)
 		cells = UINT32_MAX / 4;
 	int rc = weir_table_reserve(w->cells, (uint32_t)cells);
@@ -699,7 +699,7 @@ static int window_restored(void *instance, int64_t watermark, bool in_log)
 static uint64_t window_state_bytes(const void *instance)
 {
 	const struct window_instance *w = instance;
-	return (uint64_t)w->cells->count * (WINDOW_LOG_HEADER_BYTES + cell_saved_length(w->op)) +
+	return (uint64_t)w->cells->count * (WEIR_LOG_HEADER_LENGTH + cell_saved_length(w->op)) +
 	       w->live_key_bytes;
 }
 

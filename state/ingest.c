@@ -32,7 +32,6 @@
 #define INGEST_OFFSET_BITS 40u
 #define INGEST_RECORD_TYPE 0x1e57u
 #define INGEST_REPLAY_BURSTS 256u	/* log records (bursts) read per replay step */
-#define INGEST_LOG_HEADER_LENGTH 32u	/* a log record's header (state/log.c) */
 
 struct weir_ingest {
 	struct weir_source inner;
@@ -116,7 +115,7 @@ static int replay_visit(void *ctx, const struct weir_log_record *record)
 	burst->first = part->event_count;
 	burst->events = events;
 	burst->next_segment = record->segment;
-	burst->next_offset = record->offset + INGEST_LOG_HEADER_LENGTH + record->state.key_length;
+	burst->next_offset = record->offset + WEIR_LOG_HEADER_LENGTH + record->state.key_length;
 	memcpy(part->replay_events + (size_t)part->event_count * length, record->state.key,
 	       record->state.key_length);
 	part->event_count += events;

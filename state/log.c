@@ -44,7 +44,7 @@
 #include "core/message.h"
 
 #define LOG_FORMAT 0xB1u		     /* header byte 5; change it when the layout changes */
-#define LOG_HEADER_LENGTH 32u		     /* bytes */
+#define LOG_HEADER_LENGTH WEIR_LOG_HEADER_LENGTH /* bytes */
 #define LOG_BLOCK WEIR_LOG_BLOCK_LENGTH	     /* O_DIRECT unit: offsets and lengths */
 #define LOG_BUFFER_LENGTH_DEFAULT (1u << 20) /* bytes */
 #define LOG_BUFFER_COUNT_DEFAULT 4u

@@ -24,6 +24,7 @@
 #include "core/checkpoint.h"
 
 #define WEIR_LOG_BLOCK_LENGTH 4096u
+#define WEIR_LOG_HEADER_LENGTH 32u /* bytes before each record's payload */
 
 enum weir_log_record_type {
 	WEIR_LOG_PAD = 0,    /* filler up to a block boundary; skipped */
