@@ -554,11 +554,20 @@ static int csv_open_split(void *ctx, const struct weir_split *split, uint32_t in
 			(unsigned long long)split->end, (unsigned long long)source->file_length);
 		return -ESPIPE;
 	}
-	int rc = open_range(source, split->begin, split->end, index, count, arena, partition_out);
-	/* A fresh plan's splits carry no clock; a checkpoint's do, once events were seen. */
+	/* Where the plan began this split: elsewhere, the lines before were read by a run before
+	 * a checkpoint, and this run's line numbers would not be the file's. */
+	char *scratch = weir_mem_alloc(CSV_SCAN_WINDOW, 64, arena);
+	if (scratch == NULL)
+		return -ENOMEM;
+	uint64_t planned_begin, planned_end;
+	int rc = plan_range(source, index, count, scratch, &planned_begin, &planned_end);
+	weir_mem_free(scratch, arena);
+	if (rc == 0)
+		rc = open_range(source, split->begin, split->end, index, count, arena,
+				partition_out);
 	if (rc == 0)
 		((struct csv_partition *)*partition_out)->result.resumed =
-			split->max_seen != WEIR_WATERMARK_NONE;
+			split->begin != planned_begin;
 	return rc;
 }
 

@@ -16,7 +16,8 @@ exit status 2 and stderr.  Then a small file with one event far behind the clock
 --lateness 0 (goes to --late-out) and with a large --lateness (updates its window).  And a
 run with --state-dir killed after its second checkpoint: the restart names its bad lines by
 byte offset (it did not read the lines before the resume point), and each offset must be the
-first byte of a bad line.
+first byte of a bad line (or, when nothing had been read at the checkpoint, by correct line
+numbers).
 
 Usage: test_agg_bad_input.py PATH/TO/weir   (WEIR_SOURCE_ROOT: the repository root)
 Exit 0 when every check passes; otherwise 1, with one message per failing check.
@@ -283,12 +284,13 @@ def check_resumed_report(weir, tmp):
     label = "bad lines after a restart"
     data = os.path.join(tmp, "resume.csv")
     lines = ["ts,card,merchant,amount"]
-    bad_offsets = set()
+    bad_offsets, bad_numbers = set(), set()
     offset = len(lines[0]) + 1
     for i in range(200000):
         line = f"{i},c{i % 97:05d},m001,1.25" if i % 20000 != 7 else f"{i},c00001,oops"
         if i % 20000 == 7:
             bad_offsets.add(offset)
+            bad_numbers.add(i + 2)  # the header is line 1
         lines.append(line)
         offset += len(line) + 1
     with open(data, "w") as handle:
@@ -307,15 +309,19 @@ def check_resumed_report(weir, tmp):
         fail(label, f"restart: {'timed out' if second is None else second.returncode}")
         return
     if first.returncode == 0:
-        ok(label, "the run finished before its second checkpoint; nothing to check")
+        fail(label, "the run finished before its second checkpoint: nothing was resumed")
         return
     named = [int(m) for m in re.findall(r"the line at byte (\d+):", second.stderr)]
-    wrong = [o for o in named if o not in bad_offsets]
-    if not named or wrong or re.search(r"^  line \d+:", second.stderr, re.M):
-        fail(label, f"offsets named {named}, of which not bad lines: {wrong}\n"
-                    f"{tail(second.stderr)}")
+    numbered = [int(m) for m in re.findall(r"^  line (\d+):", second.stderr, re.M)]
+    # A checkpoint taken before any line was read resumes every part at its start: then the
+    # file's line numbers are still known and used.
+    wrong = [o for o in named if o not in bad_offsets] + \
+            [n for n in numbered if n not in bad_numbers]
+    if not (named or numbered) or (named and numbered) or wrong:
+        fail(label, f"offsets named {named}, line numbers {numbered}, not bad lines: "
+                    f"{wrong}\n{tail(second.stderr)}")
     else:
-        ok(label, f"{len(named)} bad lines named by byte offset")
+        ok(label, f"{len(named)} bad lines named by byte offset, {len(numbered)} by number")
 
 
 def check_quoting(weir, tmp):
