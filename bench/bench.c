@@ -744,6 +744,9 @@ static const struct bench_workload bench_workloads[] = {
 	BENCH_NEXMARK_Q0,
 	BENCH_NEXMARK_Q1,
 	BENCH_NEXMARK_Q2,
+	BENCH_NEXMARK_Q5,
+	BENCH_NEXMARK_Q7,
+	BENCH_NEXMARK_Q8,
 	BENCH_SHUFFLE_TAX,
 	BENCH_CHECKPOINT,
 };
@@ -871,6 +874,12 @@ static struct bench_summary summarize(const struct bench_result *result)
 	return summary;
 }
 
+static struct spread scaled(struct spread spread, double factor)
+{
+	return (struct spread){.median = spread.median * factor, .min = spread.min * factor,
+			       .max = spread.max * factor};
+}
+
 static void json_string(const char *key, const char *value)
 {
 	printf(",\"%s\":\"", key);
@@ -913,6 +922,12 @@ static void print_json(const struct bench_workload *workload, const struct bench
 		printf(",\"baseline\":null");
 	json_spread("baseline_events_per_s", s.baseline_rate, result->has_baseline);
 	json_spread("ratio", s.ratio, result->has_baseline);
+	if (workload->reference_events_per_s > 0) {
+		json_string("reference", workload->reference_name);
+		printf(",\"reference_events_per_s\":%.6g", workload->reference_events_per_s);
+		json_spread("vs_reference", scaled(s.rate_per_worker,
+						   1 / workload->reference_events_per_s), true);
+	}
 	if (env->frames >= 0)
 		printf(",\"frames\":%lld", (long long)env->frames);
 	json_string("input", env->note);
@@ -931,7 +946,7 @@ static const char *human(double value, char *text, size_t capacity)
 	return text;
 }
 
-static void print_row(const struct bench_result *result)
+static void print_row(const struct bench_workload *workload, const struct bench_result *result)
 {
 	struct bench_summary s = summarize(result);
 	char a[16], b[16], c[16], cell[64];
@@ -940,12 +955,16 @@ static void print_row(const struct bench_result *result)
 		 human(s.rate_per_worker.min, b, 16), human(s.rate_per_worker.max, c, 16));
 	printf("  %-30s", cell);
 	if (!result->has_baseline) {
-		printf("  %-30s  %s\n", "-", "-");
-		return;
+		printf("  %-30s  %-24s", "-", "-");
+	} else {
+		snprintf(cell, sizeof(cell), "%s [%s .. %s]", human(s.baseline_rate.median, a, 16),
+			 human(s.baseline_rate.min, b, 16), human(s.baseline_rate.max, c, 16));
+		printf("  %-30s  %.2f [%.2f .. %.2f]", cell, s.ratio.median, s.ratio.min,
+		       s.ratio.max);
 	}
-	snprintf(cell, sizeof(cell), "%s [%s .. %s]", human(s.baseline_rate.median, a, 16),
-		 human(s.baseline_rate.min, b, 16), human(s.baseline_rate.max, c, 16));
-	printf("  %-30s  %.2f [%.2f .. %.2f]\n", cell, s.ratio.median, s.ratio.min, s.ratio.max);
+	if (workload->reference_events_per_s > 0)
+		printf("   %.0fx", s.rate_per_worker.median / workload->reference_events_per_s);
+	printf("\n");
 	fflush(stdout);
 }
 
@@ -964,9 +983,13 @@ static void print_header(const struct bench_workload *workload, const struct ben
 	else
 		printf("  medians of %u interleaved pairs of %g s runs (after one warm-up each), "
 		       "[min .. max]\n", options->reps, options->seconds);
+	if (workload->reference_events_per_s > 0)
+		printf("  reference: %s, %s events/s (last column: weir per worker over it)\n",
+		       workload->reference_name,
+		       human(workload->reference_events_per_s, unit, sizeof(unit)));
 	snprintf(unit, sizeof(unit), "baseline %s/s per core", workload->baseline_unit);
-	printf("%7s  %-30s  %-30s  %s\n", "workers", "weir events/s per worker", unit,
-	       "weir/baseline per core");
+	printf("%7s  %-30s  %-30s  %s%s\n", "workers", "weir events/s per worker", unit,
+	       "weir/baseline per core", workload->reference_events_per_s > 0 ? "   vs ref" : "");
 	fflush(stdout);
 }
 
@@ -1027,6 +1050,12 @@ int bench_sink_run(struct weir_job *job, int rc, const char *sink_path, const ch
 	if (rc == 0)
 		rc = weir_job_sink(job, sink_path,
 				   discard ? WEIR_FORMAT_DISCARD : WEIR_FORMAT_JSONL);
+	return bench_job_finish(job, rc, what, stats);
+}
+
+int bench_job_finish(struct weir_job *job, int rc, const char *what,
+		     struct weir_job_stats *stats)
+{
 	if (rc == 0)
 		rc = weir_job_run(job);
 	if (rc != 0) {
@@ -1130,7 +1159,7 @@ static int run_workload(const struct bench_workload *workload,
 		if (rc == 0 && options->json)
 			print_json(workload, &env, &result);
 		else if (rc == 0)
-			print_row(&result);
+			print_row(workload, &result);
 	}
 	fflush(stdout);
 	if (workload->release != NULL)

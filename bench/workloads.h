@@ -67,6 +67,9 @@ struct bench_workload {
 	/* Returns: 0, -ENOENT when the baseline program is missing, or another -errno. */
 	int (*baseline_once)(const struct bench_env *env, struct bench_sample *out);
 	void (*release)(struct bench_env *env); /* frees env->state; NULL: nothing to free */
+	/* A published rate to compare weir's per-worker rate with, or NULL / 0: none. */
+	const char *reference_name;
+	double reference_events_per_s;
 };
 
 /* ---- NEXMark q0-q2 over the bid stream (bench/nexmark.c) ---- */
@@ -100,6 +103,46 @@ void bench_nexmark_release(struct bench_env *env);
 #define BENCH_NEXMARK_Q2                                                                        \
 	BENCH_NEXMARK_ENTRY(q2, "in-memory bids -> auction % 123 == 0 -> (auction, price) -> "   \
 				"discarding sink")
+
+/* ---- NEXMark q5, q7, q8: keyed windows (bench/nexmark_windowed.c) ---- */
+
+int bench_nexmark_q5_prepare(struct bench_env *env);
+int bench_nexmark_q7_prepare(struct bench_env *env);
+int bench_nexmark_q8_prepare(struct bench_env *env);
+int bench_nexmark_q5_engine_once(const struct bench_env *env, uint32_t workers,
+				 struct bench_sample *out);
+int bench_nexmark_q7_engine_once(const struct bench_env *env, uint32_t workers,
+				 struct bench_sample *out);
+int bench_nexmark_q8_engine_once(const struct bench_env *env, uint32_t workers,
+				 struct bench_sample *out);
+int bench_nexmark_windowed_baseline_once(const struct bench_env *env, struct bench_sample *out);
+void bench_nexmark_windowed_release(struct bench_env *env);
+
+#define BENCH_NEXMARK_WINDOWED_BASELINE                                                         \
+	"single-threaded C loop with hand-written hash tables over the same events, 1 core"
+
+/* Flink 2.0's published NEXMark rates per core (the anchors; the goal is 20x). */
+#define BENCH_NEXMARK_WINDOWED_ENTRY(query, what, unit, flink_rate)                             \
+	{                                                                                       \
+		.name = "nexmark-" #query, .description = "NEXMark " #query ": " what,          \
+		.baseline_name = BENCH_NEXMARK_WINDOWED_BASELINE, .baseline_unit = unit,        \
+		.runs_to_end = true, .prepare = bench_nexmark_##query##_prepare,               \
+		.engine_once = bench_nexmark_##query##_engine_once,                             \
+		.baseline_once = bench_nexmark_windowed_baseline_once,                          \
+		.release = bench_nexmark_windowed_release,                                      \
+		.reference_name = "Flink 2.0, published NEXMark " #query " rate per core",      \
+		.reference_events_per_s = flink_rate,                                           \
+	}
+#define BENCH_NEXMARK_Q5                                                                        \
+	BENCH_NEXMARK_WINDOWED_ENTRY(q5, "hot items: bids per auction per 10 s window sliding " \
+				 "every 2 s, the top auction of each window", "bids", 75e3)
+#define BENCH_NEXMARK_Q7                                                                        \
+	BENCH_NEXMARK_WINDOWED_ENTRY(q7, "highest bid: max price per auction per 10 s window, " \
+				 "the top of each window", "bids", 23e3)
+#define BENCH_NEXMARK_Q8                                                                        \
+	BENCH_NEXMARK_WINDOWED_ENTRY(q8, "monitor new users: persons who opened an auction in " \
+				 "the 10 s window they registered in (persons and auctions "    \
+				 "co-grouped by id)", "events", 160e3)
 
 /* ---- the shuffle tax: a keyed count, pre-partitioned vs shuffled (bench/shuffle.c) ---- */
 
@@ -162,6 +205,11 @@ int bench_json_integer(const char *line, const char *key, int64_t *value);
 /* weir_job_create, saying on stderr that @what's options were refused.  Returns: its rc. */
 int bench_job_create(struct weir_job **job_out, const struct weir_job_options *options,
 		     const char *what);
+
+/* Runs @job if @rc is 0 (its sink attached), reports a failure as @what's, fills @stats and
+ * destroys the job.  Returns: the first error, or 0. */
+int bench_job_finish(struct weir_job *job, int rc, const char *what,
+		     struct weir_job_stats *stats);
 
 /* Attaches the sink (rows discarded when @sink_path is "/dev/null", else JSON lines there),
  * runs @job if @rc is 0, reports a failure as @what's, fills @stats and destroys the job.

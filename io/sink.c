@@ -18,6 +18,7 @@
 #include "core/topo.h"
 #include "io/stage.h"
 
+#define SINK_MIN_COLUMNS_MAX 4u /* columns named by weir_sink_options.min_column */
 #define SINK_CHUNK_BYTES (64u * 1024u)
 #define SINK_CHUNKS_PER_WORKER 8u
 
@@ -56,8 +57,9 @@ struct text_sink {
 	 * top_k rows with the largest rank column and writes them when the run ends. */
 	uint32_t top_k;
 	uint32_t rank_offset;   /* i64 column ranked on */
-	bool filtered;		/* rows below min_value in min_offset are not written */
-	uint32_t min_offset;
+	/* Rows with any of the min columns below min_value are not written (a HAVING clause). */
+	uint32_t min_offsets[SINK_MIN_COLUMNS_MAX];
+	uint32_t min_column_count;
 	int64_t min_value;
 	uint32_t window_offset; /* i64 column naming the window */
 	struct topk_window *windows;
@@ -327,6 +329,16 @@ static void chunk_send(struct sink_worker *worker)
 	worker->current->length = 0;
 }
 
+/* The row has every min column at min_value or above (true when there are none). */
+static bool row_passes(const struct text_sink *sink, const uint8_t *row)
+{
+	for (uint32_t c = 0; c < sink->min_column_count; c++) {
+		if (row_i64(row, sink->min_offsets[c]) < sink->min_value)
+			return false;
+	}
+	return true;
+}
+
 static void sink_write(void *instance, const uint8_t *records, uint32_t count)
 {
 	struct sink_worker *worker = instance;
@@ -336,8 +348,7 @@ static void sink_write(void *instance, const uint8_t *records, uint32_t count)
 		return; /* the emitter counted them */
 	if (sink->top_k > 0) { /* raw rows; the main thread ranks them */
 		for (uint32_t i = 0; i < count; i++) {
-			if (sink->filtered && row_i64(records + (size_t)i * record_length,
-						      sink->min_offset) < sink->min_value)
+			if (!row_passes(sink, records + (size_t)i * record_length))
 				continue;
 			if (SINK_CHUNK_BYTES - worker->current->length < record_length)
 				chunk_send(worker);
@@ -349,7 +360,7 @@ static void sink_write(void *instance, const uint8_t *records, uint32_t count)
 	}
 	for (uint32_t i = 0; i < count; i++) {
 		const uint8_t *record = records + (size_t)i * sink->schema.record_length;
-		if (sink->filtered && row_i64(record, sink->min_offset) < sink->min_value)
+		if (!row_passes(sink, record))
 			continue;
 		if (SINK_CHUNK_BYTES - worker->current->length < sink->row_length_max)
 			chunk_send(worker);
@@ -415,6 +426,18 @@ static struct topk_window *topk_window_for(struct text_sink *sink, int64_t start
 	return window;
 }
 
+/* The order of a window's top rows: the larger rank first, and between equal ranks the row
+ * whose bytes compare lower, so that which of several tied rows make the top k does not
+ * depend on the order rows arrived in (that is, on the worker count).  Returns: < 0 when @a
+ * goes before @b, 0 for identical rows, > 0 after. */
+static int topk_order(uint32_t rank_offset, uint32_t length, const uint8_t *a, const uint8_t *b)
+{
+	int64_t x = row_i64(a, rank_offset), y = row_i64(b, rank_offset);
+	if (x != y)
+		return x > y ? -1 : 1;
+	return memcmp(a, b, length);
+}
+
 /* Keeps @row if it ranks among its window's top_k so far.  Context: main thread. */
 static void topk_offer(struct text_sink *sink, const uint8_t *row)
 {
@@ -427,14 +450,15 @@ static void topk_offer(struct text_sink *sink, const uint8_t *row)
 	}
 	uint32_t slot = window->count;
 	if (window->count == sink->top_k) {
-		slot = 0;
+		slot = 0; /* the last row of the window's order, which @row may replace */
 		for (uint32_t i = 1; i < window->count; i++) {
-			if (row_i64(window->rows + (size_t)i * length, sink->rank_offset) <
-			    row_i64(window->rows + (size_t)slot * length, sink->rank_offset))
+			if (topk_order(sink->rank_offset, length,
+				       window->rows + (size_t)i * length,
+				       window->rows + (size_t)slot * length) > 0)
 				slot = i;
 		}
-		if (row_i64(row, sink->rank_offset) <=
-		    row_i64(window->rows + (size_t)slot * length, sink->rank_offset))
+		if (topk_order(sink->rank_offset, length, row,
+			       window->rows + (size_t)slot * length) >= 0)
 			return;
 	} else {
 		window->count++;
@@ -442,7 +466,9 @@ static void topk_offer(struct text_sink *sink, const uint8_t *row)
 	memcpy(window->rows + (size_t)slot * length, row, length);
 }
 
-static uint32_t sink_rank_offset; /* for the qsort comparators below: one sort at a time */
+/* For the qsort comparators below: one sort at a time. */
+static uint32_t sink_rank_offset;
+static uint32_t sink_row_length;
 
 static int compare_windows(const void *a, const void *b)
 {
@@ -450,10 +476,9 @@ static int compare_windows(const void *a, const void *b)
 	return (x->start > y->start) - (x->start < y->start);
 }
 
-static int compare_rows_descending(const void *a, const void *b)
+static int compare_rows_ranked(const void *a, const void *b)
 {
-	int64_t x = row_i64(a, sink_rank_offset), y = row_i64(b, sink_rank_offset);
-	return (x < y) - (x > y);
+	return topk_order(sink_rank_offset, sink_row_length, a, b);
 }
 
 /* Main thread, after the last rows arrived: every window's top rows, in window order. */
@@ -471,9 +496,10 @@ static void sink_end(void *ctx)
 	}
 	qsort(sink->windows, sink->window_count, sizeof(*sink->windows), compare_windows);
 	sink_rank_offset = sink->rank_offset;
+	sink_row_length = length;
 	for (uint32_t w = 0; w < sink->window_count; w++) {
 		struct topk_window *window = &sink->windows[w];
-		qsort(window->rows, window->count, length, compare_rows_descending);
+		qsort(window->rows, window->count, length, compare_rows_ranked);
 		for (uint32_t r = 0; r < window->count; r++) {
 			const uint8_t *row = window->rows + (size_t)r * length;
 			size_t written = sink->format == WEIR_FORMAT_CSV
@@ -672,6 +698,36 @@ static int integer_column(struct weir_job *job, const struct weir_schema *schema
 	return 0;
 }
 
+/* Parses @list ("persons,auctions"): the integer columns that must reach min_value. */
+static int min_columns(struct weir_job *job, const struct weir_schema *schema, const char *list,
+		       struct text_sink *sink)
+{
+	const char *at = list;
+	while (true) {
+		size_t length = strcspn(at, ",");
+		char name[WEIR_FIELD_NAME_MAX + 1];
+		if (length == 0 || length >= sizeof(name))
+			return weir_job_fail(job, -EINVAL, "sink: bad minimum column list '%s'",
+					     list);
+		if (sink->min_column_count == SINK_MIN_COLUMNS_MAX)
+			return weir_job_fail(job, -EINVAL,
+					     "sink: more than %u minimum columns in '%s'",
+					     SINK_MIN_COLUMNS_MAX, list);
+		memcpy(name, at, length);
+		name[length] = '\0';
+		int rc = integer_column(job, schema, name,
+					&sink->min_offsets[sink->min_column_count]);
+		if (rc != 0)
+			return rc;
+		sink->min_column_count++;
+		if (at[length] == '\0')
+			break;
+		at += length + 1;
+	}
+	WEIR_ASSERT(sink->min_column_count > 0);
+	return 0;
+}
+
 static int attach_text_sink(struct weir_job *job, bool late,
 			    const struct weir_sink_options *options)
 {
@@ -695,8 +751,7 @@ static int attach_text_sink(struct weir_job *job, bool late,
 		WEIR_VERIFY(schema->record_length <= SINK_CHUNK_BYTES);
 	}
 	if (rc == 0 && options->min_column != NULL) {
-		rc = integer_column(job, schema, options->min_column, &sink->min_offset);
-		sink->filtered = true;
+		rc = min_columns(job, schema, options->min_column, sink);
 		sink->min_value = options->min_value;
 	}
 	if (rc != 0) {

@@ -188,9 +188,14 @@ int weir_job_sink(struct weir_job *job, const char *path, enum weir_format forma
 struct weir_sink_options {
 	const char *path;	 /* NULL or "-": standard output */
 	enum weir_format format;
-	uint32_t top_k;		 /* > 0: only the top_k rows of each window by rank_column, */
-	const char *rank_column; /* an integer output column; written when the run ends */
-	const char *min_column;	 /* non-NULL: only rows whose min_column >= min_value */
+	/* > 0: only the top_k rows of each window by rank_column (an integer output column),
+	 * written when the run ends; the larger rank first, ties in the order of the rows'
+	 * bytes, so the same rows win whatever the worker count. */
+	uint32_t top_k;
+	const char *rank_column;
+	/* Non-NULL: only rows whose integer columns named here ("bytes", or up to 4 as
+	 * "persons,auctions") are all >= min_value, as a HAVING clause. */
+	const char *min_column;
 	int64_t min_value;
 };
 
