@@ -74,13 +74,15 @@ static void flows_usage(FILE *stream)
 		"usage: weir flows --pcap FILE | --dpdk 'EAL ARGS' [--port ID] [--idle-stop MS]\n"
 		"         --group host|src|dst|conversation|5tuple|syn|scan --window SIZE|whole\n"
 		"         | --group flowrec [--idle-timeout SIZE] [--active-timeout SIZE]\n"
-		"       [--top K] [--rank COLUMN] [--min COLUMN=N] [--workers N] [--cores LIST]\n"
+		"       [--top K] [--rank COLUMN] [--min COLUMN[,COLUMN]=N] [--workers N]\n"
+		"       [--cores LIST]\n"
 		"       [--no-pin] [--out FILE] [--format jsonl|csv] [--out-of-orderness SIZE]\n"
 		"       [--quiet] [--state-dir DIR [--checkpoint-interval 1s]]\n"
 		"SIZE is a duration: 500ms, 1s, 10s, 1m (units ns us ms s m h).\n"
 		"--top K keeps the K rows per window with the largest --rank column (bytes; syns\n"
-		"for syn, distinct_ports for scan), written at the end.  --min COLUMN=N writes\n"
-		"only rows with COLUMN >= N (e.g. --min distinct_ports=100).\n"
+		"for syn, distinct_ports for scan), written at the end; ties go to the lower\n"
+		"address.  --min COLUMN=N writes only rows with COLUMN >= N (e.g. --min\n"
+		"distinct_ports=100); with several columns, rows where each of them is >= N.\n"
 		"flowrec: NetFlow-style records per 5-tuple, ended by --idle-timeout (15s),\n"
 		"--active-timeout (30m), TCP FIN/RST or the end of input.\n"
 		"--state-dir makes the output exactly-once (--out FILE, no --top): rerun the same\n"
@@ -257,7 +259,8 @@ static int attach_flows_sink(struct weir_job *job, const struct flows_args *args
 			sink.min_value = strtoll(equals + 1, &end, 10);
 		}
 		if (equals == NULL || end == equals + 1 || *end != '\0' || errno != 0) {
-			fprintf(stderr, "weir flows: --min '%s': expected COLUMN=N\n", args->min);
+			fprintf(stderr, "weir flows: --min '%s': expected COLUMN[,COLUMN]=N\n",
+				args->min);
 			return -1;
 		}
 		sink.min_column = min_column;
