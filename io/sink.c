@@ -39,6 +39,12 @@ struct sink_worker {
 	uint64_t waits;			/* times this worker waited for a chunk */
 	uint64_t epoch;			/* staged mode: epoch of the rows being written */
 	unsigned arena;
+	/* Top-K mode: this worker's own top rows of the window it last emitted rows of.  A row
+	 * that is not among them cannot be among the window's top rows over every worker (the
+	 * order is total), so only rows entering them go to the main thread. */
+	uint8_t *local_rows; /* top_k rows */
+	uint32_t local_count;
+	int64_t local_window; /* window_start of local_rows */
 };
 
 struct text_sink {
@@ -294,6 +300,17 @@ static int sink_open(void *ctx, uint32_t worker_id, unsigned arena, void **insta
 		weir_mem_free(worker, arena);
 		return -ENOMEM;
 	}
+	if (sink->top_k > 0) {
+		worker->local_rows = weir_mem_alloc((size_t)sink->top_k *
+							    sink->schema.record_length,
+						    8, arena);
+		if (worker->local_rows == NULL) {
+			weir_mem_free(worker->chunks, arena);
+			weir_mem_free(worker, arena);
+			return -ENOMEM;
+		}
+		worker->local_window = INT64_MIN;
+	}
 	worker->sink = sink;
 	worker->arena = arena;
 	worker->epoch = sink->first_epoch;
@@ -329,6 +346,60 @@ static void chunk_send(struct sink_worker *worker)
 	worker->current->length = 0;
 }
 
+/* The order of a window's top rows: the larger rank first, and between equal ranks the row
+ * whose bytes compare lower, so that which of several tied rows make the top k does not
+ * depend on the order rows arrived in (that is, on the worker count).  Returns: < 0 when @a
+ * goes before @b, 0 for identical rows, > 0 after. */
+static int topk_order(uint32_t rank_offset, uint32_t length, const uint8_t *a, const uint8_t *b)
+{
+	int64_t x = row_i64(a, rank_offset), y = row_i64(b, rank_offset);
+	if (x != y)
+		return x > y ? -1 : 1;
+	return memcmp(a, b, length);
+}
+
+/* Puts @row among @rows (@count of at most @top_k rows of @length bytes) if it goes before the
+ * last of them in topk_order, replacing that one when they are @top_k.  Returns: whether it
+ * went in. */
+static bool topk_insert(uint8_t *rows, uint32_t *count, uint32_t top_k, uint32_t rank_offset,
+			uint32_t length, const uint8_t *row)
+{
+	WEIR_ASSERT(*count <= top_k && top_k > 0);
+	uint32_t slot = *count;
+	if (*count == top_k) {
+		slot = 0; /* the last of the order, which @row may replace */
+		for (uint32_t i = 1; i < *count; i++) {
+			if (topk_order(rank_offset, length, rows + (size_t)i * length,
+				       rows + (size_t)slot * length) > 0)
+				slot = i;
+		}
+		if (topk_order(rank_offset, length, row, rows + (size_t)slot * length) >= 0)
+			return false;
+	} else {
+		(*count)++;
+	}
+	memcpy(rows + (size_t)slot * length, row, length);
+	return true;
+}
+
+/* Whether @row enters this worker's own top rows of its window (and so may enter the
+ * window's top rows over every worker).  Windows fire in order, so keeping only the latest
+ * window's rows loses nothing but the filtering of a late re-emitted row, which is then sent
+ * on.  Context: the worker's thread. */
+static bool local_topk_admits(struct sink_worker *worker, const uint8_t *row)
+{
+	const struct text_sink *sink = worker->sink;
+	const uint32_t length = sink->schema.record_length;
+	int64_t window = row_i64(row, sink->window_offset);
+	WEIR_ASSERT(worker->local_rows != NULL);
+	if (window != worker->local_window) {
+		worker->local_window = window;
+		worker->local_count = 0;
+	}
+	return topk_insert(worker->local_rows, &worker->local_count, sink->top_k, sink->rank_offset,
+			   length, row);
+}
+
 /* The row has every min column at min_value or above (true when there are none). */
 static bool row_passes(const struct text_sink *sink, const uint8_t *row)
 {
@@ -348,7 +419,8 @@ static void sink_write(void *instance, const uint8_t *records, uint32_t count)
 		return; /* the emitter counted them */
 	if (sink->top_k > 0) { /* raw rows; the main thread ranks them */
 		for (uint32_t i = 0; i < count; i++) {
-			if (!row_passes(sink, records + (size_t)i * record_length))
+			if (!row_passes(sink, records + (size_t)i * record_length) ||
+			    !local_topk_admits(worker, records + (size_t)i * record_length))
 				continue;
 			if (SINK_CHUNK_BYTES - worker->current->length < record_length)
 				chunk_send(worker);
@@ -426,18 +498,6 @@ static struct topk_window *topk_window_for(struct text_sink *sink, int64_t start
 	return window;
 }
 
-/* The order of a window's top rows: the larger rank first, and between equal ranks the row
- * whose bytes compare lower, so that which of several tied rows make the top k does not
- * depend on the order rows arrived in (that is, on the worker count).  Returns: < 0 when @a
- * goes before @b, 0 for identical rows, > 0 after. */
-static int topk_order(uint32_t rank_offset, uint32_t length, const uint8_t *a, const uint8_t *b)
-{
-	int64_t x = row_i64(a, rank_offset), y = row_i64(b, rank_offset);
-	if (x != y)
-		return x > y ? -1 : 1;
-	return memcmp(a, b, length);
-}
-
 /* Keeps @row if it ranks among its window's top_k so far.  Context: main thread. */
 static void topk_offer(struct text_sink *sink, const uint8_t *row)
 {
@@ -448,22 +508,7 @@ static void topk_offer(struct text_sink *sink, const uint8_t *row)
 			 sink->path);
 		return;
 	}
-	uint32_t slot = window->count;
-	if (window->count == sink->top_k) {
-		slot = 0; /* the last row of the window's order, which @row may replace */
-		for (uint32_t i = 1; i < window->count; i++) {
-			if (topk_order(sink->rank_offset, length,
-				       window->rows + (size_t)i * length,
-				       window->rows + (size_t)slot * length) > 0)
-				slot = i;
-		}
-		if (topk_order(sink->rank_offset, length, row,
-			       window->rows + (size_t)slot * length) >= 0)
-			return;
-	} else {
-		window->count++;
-	}
-	memcpy(window->rows + (size_t)slot * length, row, length);
+	topk_insert(window->rows, &window->count, sink->top_k, sink->rank_offset, length, row);
 }
 
 /* For the qsort comparators below: one sort at a time. */
@@ -559,6 +604,7 @@ static void sink_close(void *ctx, void *instance)
 	}
 	sink->waits += worker->waits;
 	unsigned arena = worker->arena;
+	weir_mem_free(worker->local_rows, arena);
 	weir_mem_free(worker->chunks, arena);
 	weir_mem_free(worker, arena);
 }
