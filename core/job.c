@@ -283,6 +283,10 @@ static int job_plan(struct weir_job *job)
 				     "the operators can make of one", records, expansion);
 	/* Enough batches to fill every outgoing ring and still fill one more per peer. */
 	job->pool_batches = job->worker_count * (job->options.ring_slots + 3);
+	job->group_shift = 0;
+	uint32_t groups = job->options.key_groups;
+	if (groups > 1 && (groups & (groups - 1)) == 0)
+		job->group_shift = (uint32_t)__builtin_ctz(groups);
 	job->seed = job->options.seed;
 	while (job->seed == 0) {
 		if (getrandom(&job->seed, sizeof(job->seed), 0) != sizeof(job->seed))

@@ -158,6 +158,7 @@ struct weir_job {
 	uint32_t pull_records; /* asked of the source per pull: batch_records / expansion */
 	uint32_t pool_batches;
 	uint64_t seed;
+	uint32_t group_shift; /* log2(key_groups) when a power of two above 1, else 0 */
 	struct worker *workers;
 	/* rings[from * n + to] carries batches from worker `from` to worker `to`; returns[to * n +
 	 * from] brings them home.  Each ring is allocated by the worker that reads it. */

@@ -227,36 +227,138 @@ static bool flush_filling(struct worker *worker, struct worker_turn_state *turn)
 	return complete;
 }
 
+/* Copies a record: lengths are multiples of 8 (core/schema.c), and the exchange's records are
+ * small, so fixed-size moves beat a call to memcpy of a variable length. */
+static inline void record_copy(uint8_t *to, const uint8_t *from, uint32_t length)
+{
+	WEIR_ASSERT(length % 8 == 0);
+	uint32_t k = 0;
+	for (; k + 32 <= length; k += 32)
+		memcpy(to + k, from + k, 32);
+	if (length - k >= 16) {
+		memcpy(to + k, from + k, 16);
+		k += 16;
+	}
+	if (length - k >= 8)
+		memcpy(to + k, from + k, 8);
+}
+
+/* The bytes of @record's key encoding: in place when the key is one column (its encoding is
+ * then a slice of the record: core/keygroup.h), else encoded into the worker's scratch.
+ * *length_out gets its length. */
+static inline const uint8_t *route_key(struct worker *worker, const uint8_t *record,
+				       uint32_t *length_out)
+{
+	const struct weir_key_spec *key = &worker->job->key;
+	if (key->part_count == 1) {
+		const struct weir_key_part *part = &key->parts[0];
+		*length_out = part->is_string ? 1u + record[part->offset] : part->length;
+		return record + part->offset;
+	}
+	*length_out = weir_key_encode(key, record, worker->key_scratch);
+	return worker->key_scratch;
+}
+
+/* The worker that owns the key hashed to @hash: weir_key_group_owner of
+ * weir_key_group_of_hash, with a mask and a shift for a power-of-two group count (the
+ * default) instead of two divisions. */
+static inline uint32_t route_owner(const struct weir_job *job, uint64_t hash, uint32_t n)
+{
+	uint32_t groups = job->options.key_groups;
+	if (job->group_shift == 0)
+		return weir_key_group_owner(weir_key_group_of_hash(hash, groups), groups, n);
+	uint32_t group = (uint32_t)hash & (groups - 1);
+	uint32_t owner = (uint32_t)(((uint64_t)group * n) >> job->group_shift);
+	WEIR_ASSERT(owner == weir_key_group_owner(weir_key_group_of_hash(hash, groups), groups,
+						  n));
+	return owner;
+}
+
+/* Appends @record to the batch being filled for @peer; a full batch is queued. */
+static inline void route_append(struct worker *worker, struct worker_turn_state *turn,
+				uint32_t peer, const uint8_t *record, uint32_t length)
+{
+	struct weir_batch *batch = worker->filling[peer];
+	if (batch == NULL) {
+		batch = weir_batch_get(worker->pool);
+		/* pull_source made sure the pool has a batch for every peer. */
+		WEIR_VERIFY(batch != NULL);
+		worker->filling[peer] = batch;
+	}
+	record_copy(batch->records + (size_t)batch->count * length, record, length);
+	if (++batch->count == worker->pool->capacity) {
+		worker->filling[peer] = NULL;
+		stamp_and_queue(worker, turn, peer, batch);
+	}
+}
+
+/* The largest event time of @count records at @records, or @max_seen if larger. */
+static int64_t records_max_time(const struct weir_job *job, const uint8_t *records,
+				uint32_t count, int64_t max_seen)
+{
+	const uint32_t length = job->exchange_schema.record_length;
+	for (uint32_t i = 0; i < count; i++) {
+		int64_t timestamp;
+		memcpy(&timestamp, records + (size_t)i * length + job->time_offset, 8);
+		max_seen = timestamp > max_seen ? timestamp : max_seen;
+	}
+	return max_seen;
+}
+
+/* One worker owns every key: no hashing; the records go to it in runs as long as its batch
+ * has room.  Each run is observed before its batch can be stamped, so a batch's watermark
+ * never counts a record that travels after it. */
+static void route_single(struct worker *worker, struct worker_turn_state *turn,
+			 const uint8_t *records, uint32_t count)
+{
+	struct weir_job *job = worker->job;
+	const uint32_t length = job->exchange_schema.record_length;
+	const uint32_t capacity = worker->pool->capacity;
+	for (uint32_t done = 0; done < count;) {
+		struct weir_batch *batch = worker->filling[0];
+		if (batch == NULL) {
+			batch = weir_batch_get(worker->pool);
+			WEIR_VERIFY(batch != NULL); /* as in route_append */
+			worker->filling[0] = batch;
+		}
+		uint32_t run = capacity - batch->count;
+		run = run < count - done ? run : count - done;
+		const uint8_t *from = records + (size_t)done * length;
+		weir_wm_source_observe(&worker->wm_source,
+				       records_max_time(job, from, run,
+							worker->wm_source.max_seen));
+		memcpy(batch->records + (size_t)batch->count * length, from, (size_t)run * length);
+		batch->count += run;
+		done += run;
+		if (batch->count == capacity) {
+			worker->filling[0] = NULL;
+			stamp_and_queue(worker, turn, 0, batch);
+		}
+	}
+	WEIR_ASSERT(worker->filling[0] == NULL || worker->filling[0]->count < capacity);
+}
+
 static void route(struct worker *worker, struct worker_turn_state *turn, const uint8_t *records,
 		  uint32_t count)
 {
 	struct weir_job *job = worker->job;
 	const uint32_t n = peer_count(worker);
 	const uint32_t length = job->exchange_schema.record_length;
-	const uint32_t capacity = worker->pool->capacity;
+	worker->counters.events_shuffled += count;
+	if (n == 1) {
+		route_single(worker, turn, records, count);
+		return;
+	}
 	for (uint32_t i = 0; i < count; i++) {
 		const uint8_t *record = records + (size_t)i * length;
 		int64_t timestamp;
 		memcpy(&timestamp, record + job->time_offset, sizeof(timestamp));
 		weir_wm_source_observe(&worker->wm_source, timestamp);
-		uint32_t key_length = weir_key_encode(&job->key, record, worker->key_scratch);
-		uint64_t hash = weir_key_hash(worker->key_scratch, key_length, job->seed);
-		uint32_t group = weir_key_group_of_hash(hash, job->options.key_groups);
-		uint32_t peer = weir_key_group_owner(group, job->options.key_groups, n);
-		struct weir_batch *batch = worker->filling[peer];
-		if (batch == NULL) {
-			batch = weir_batch_get(worker->pool);
-			/* pull_source made sure the pool has a batch for every peer. */
-			WEIR_VERIFY(batch != NULL);
-			worker->filling[peer] = batch;
-		}
-		memcpy(batch->records + (size_t)batch->count * length, record, length);
-		if (++batch->count == capacity) {
-			worker->filling[peer] = NULL;
-			stamp_and_queue(worker, turn, peer, batch);
-		}
+		uint32_t key_length;
+		const uint8_t *key = route_key(worker, record, &key_length);
+		uint32_t peer = route_owner(job, weir_key_hash(key, key_length, job->seed), n);
+		route_append(worker, turn, peer, record, length);
 	}
-	worker->counters.events_shuffled += count;
 }
 
 /* Pulls from the partition being read; when it ends, moves on to the worker's next split.

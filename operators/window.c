@@ -18,7 +18,9 @@
 #define WINDOW_AGGS_MAX 16u
 #define WINDOW_COLUMNS_MAX 8u
 #define WINDOW_DISTINCTS_MAX 4u
-#define WINDOW_LOOKAHEAD 8u /* records hashed and prefetched ahead of their lookup */
+/* Records hashed, and their index slots prefetched, ahead of their lookup; their entries are
+ * prefetched WINDOW_LOOKAHEAD / 2 records ahead, once the index slot is in (a power of two). */
+#define WINDOW_LOOKAHEAD 32u
 #define WINDOW_PANE_DIR_BUDGET (64u << 20)
 
 enum agg_kind { AGG_COUNT, AGG_SUM, AGG_MIN, AGG_MAX, AGG_AVG, AGG_DISTINCT };
@@ -66,6 +68,7 @@ struct window_op {
 	struct weir_window_spec spec;
 	int64_t pane;		/* pane length: gcd(size, slide) */
 	struct weir_key_spec key;	 /* over the input schema */
+	bool key_word;			 /* the key is one 8-byte column */
 	struct weir_key_spec out_key;	 /* the same columns in the output row */
 	uint32_t time_offset;
 	uint32_t record_length; /* input records, bytes */
@@ -110,6 +113,9 @@ struct window_instance {
 	uint8_t *key_buffer; /* key being looked up, with room for the pane index */
 	uint8_t *key_saved;  /* the key whose windows are being re-emitted */
 	struct window_lookahead lookahead[WINDOW_LOOKAHEAD];
+	int64_t pane_cache; /* the pane of timestamps [pane_cache_first, pane_cache_end) */
+	int64_t pane_cache_first;
+	int64_t pane_cache_end;
 	uint8_t *lookahead_keys; /* WINDOW_LOOKAHEAD keys with their panes */
 	struct cell *scratch;
 	/* Checkpoints: cells changed since the last one.  Tracked from the first checkpoint
@@ -265,13 +271,40 @@ static void emit_row(struct window_instance *w, int64_t start, const uint8_t *ke
 	weir_emit_commit(w->out);
 }
 
+/* The cells table's hash of a key of two words (an 8-byte key and the pane index): a
+ * multiply-xorshift mix, inlined, where xxh3 is a call.  The table lives in memory only, so
+ * its hash need not match any other; it has no seed, like cell_hash's xxh3 had none. */
+static inline uint64_t cell_hash_words(uint64_t key, int64_t pane)
+{
+	uint64_t x = key * UINT64_C(0x9e3779b97f4a7c15) ^ (uint64_t)pane;
+	x ^= x >> 32;
+	x *= UINT64_C(0xd6e8feb86659fd93);
+	x ^= x >> 32;
+	x *= UINT64_C(0xd6e8feb86659fd93);
+	return x ^ (x >> 32);
+}
+
+/* The cells table's hash of @cell_key (a key followed by its pane index, @length bytes).
+ * Every lookup of the table goes through here (or cell_hash_words, its 16-byte case). */
+static inline uint64_t cell_hash(const uint8_t *cell_key, uint32_t length)
+{
+	if (length == 16) {
+		uint64_t key;
+		int64_t pane;
+		memcpy(&key, cell_key, 8);
+		memcpy(&pane, cell_key + 8, 8);
+		return cell_hash_words(key, pane);
+	}
+	return weir_key_hash(cell_key, length, 0);
+}
+
 static uint32_t cell_key(struct window_instance *w, const uint8_t *key, uint32_t key_length,
 			 int64_t pane, uint64_t *hash)
 {
 	if (key != w->key_buffer)
 		memcpy(w->key_buffer, key, key_length);
 	memcpy(w->key_buffer + key_length, &pane, 8);
-	*hash = weir_key_hash(w->key_buffer, key_length + 8, 0);
+	*hash = cell_hash(w->key_buffer, key_length + 8);
 	return key_length + 8;
 }
 
@@ -324,17 +357,23 @@ static uint64_t pane_hash(int64_t pane)
 
 /* Finds or makes the cell of (key, pane) and links new cells into their pane. */
 /* @cell_key: the key followed by the pane index, @length bytes, hashed into @hash. */
-static struct cell *cell_for(struct window_instance *w, const uint8_t *cell_key,
+static inline struct cell *cell_for(struct window_instance *w, const uint8_t *cell_key,
 			     uint32_t length, uint64_t hash, int64_t pane, uint32_t *id_out)
 {
+	/* Most records find their cell: that lookup is inlined, and only a new cell takes the
+	 * call (whose lookup repeats this one's, once per cell). */
+	uint32_t id = weir_table_lookup(w->cells, cell_key, length, hash);
+	if (id != WEIR_TABLE_NONE) {
+		*id_out = id;
+		return weir_table_value(w->cells, id);
+	}
 	bool inserted;
-	uint32_t id = weir_table_upsert(w->cells, cell_key, length, hash, &inserted);
+	id = weir_table_upsert(w->cells, cell_key, length, hash, &inserted);
 	if (id == WEIR_TABLE_NONE)
 		return NULL;
+	WEIR_ASSERT(inserted);
 	*id_out = id;
 	struct cell *cell = weir_table_value(w->cells, id);
-	if (!inserted)
-		return cell;
 	bool pane_new;
 	uint32_t pane_id = weir_table_upsert(w->panes, &pane, sizeof(pane), pane_hash(pane),
 					     &pane_new);
@@ -399,54 +438,118 @@ static void mark_dirty(struct window_instance *w, struct cell *cell, uint32_t id
 	w->dirty[w->dirty_count++] = id;
 }
 
+/* The pane of @timestamp: the last record's pane again in the common case (records come in
+ * time order), without a division. */
+static int64_t pane_of(struct window_instance *w, int64_t timestamp)
+{
+	if (timestamp >= w->pane_cache_first && timestamp < w->pane_cache_end)
+		return w->pane_cache;
+	const struct window_op *op = w->op;
+	int64_t pane = weir_floor_div(timestamp, op->pane);
+	int64_t first, end;
+	if (!__builtin_mul_overflow(pane, op->pane, &first) &&
+	    !__builtin_add_overflow(first, op->pane, &end)) {
+		w->pane_cache = pane;
+		w->pane_cache_first = first;
+		w->pane_cache_end = end;
+	}
+	return pane;
+}
+
 /* Encodes record @i's (key, pane) into lookahead slot i % WINDOW_LOOKAHEAD, hashes it, and
  * prefetches its index slot, so the lookup WINDOW_LOOKAHEAD records later finds it cached. */
-static void lookahead_prepare(struct window_instance *w, const uint8_t *records, uint32_t i)
+static inline void lookahead_prepare(struct window_instance *w, const uint8_t *records,
+				     uint32_t i)
 {
 	const struct window_op *op = w->op;
 	struct window_lookahead *slot = &w->lookahead[i % WINDOW_LOOKAHEAD];
 	const uint8_t *record = records + (size_t)i * op->record_length;
 	int64_t timestamp;
 	memcpy(&timestamp, record + op->time_offset, 8);
-	slot->pane = weir_floor_div(timestamp, op->pane);
-	slot->key_length = weir_key_encode(&op->key, record, slot->key);
-	memcpy(slot->key + slot->key_length, &slot->pane, 8);
-	slot->hash = weir_key_hash(slot->key, slot->key_length + 8, 0);
+	slot->pane = pane_of(w, timestamp);
+	if (op->key_word) {
+		/* One 8-byte column: its encoding is its bytes (core/keygroup.h). */
+		uint64_t key;
+		memcpy(&key, record + op->key.parts[0].offset, 8);
+		memcpy(slot->key, &key, 8);
+		memcpy(slot->key + 8, &slot->pane, 8);
+		slot->key_length = 8;
+		slot->hash = cell_hash_words(key, slot->pane);
+	} else {
+		slot->key_length = weir_key_encode(&op->key, record, slot->key);
+		memcpy(slot->key + slot->key_length, &slot->pane, 8);
+		slot->hash = cell_hash(slot->key, slot->key_length + 8);
+	}
+	WEIR_ASSERT(slot->hash == cell_hash(slot->key, slot->key_length + 8));
 	weir_table_prefetch(w->cells, slot->hash);
+}
+
+/* What happens to an event of pane @pane at the instance's clock now.  Both depend on the
+ * pane and the clock alone, and the clock does not move during process(). */
+struct pane_fate {
+	int64_t pane;
+	bool late;   /* beyond the allowed lateness: to the late output */
+	bool reemit; /* a window of it already fired: re-emit the fired ones */
+};
+
+static struct pane_fate pane_fate_of(const struct window_instance *w, int64_t pane)
+{
+	const struct window_op *op = w->op;
+	struct pane_fate fate = {.pane = pane, .late = false, .reemit = false};
+	if (w->watermark != WEIR_WATERMARK_NONE &&
+	    saturating_add(pane_last_end(op, pane), op->spec.allowed_lateness) <= w->watermark)
+		fate.late = true;
+	else if (w->fired_end != WEIR_WATERMARK_NONE &&
+		 pane_first_window(op, pane) * op->spec.slide + op->spec.size <= w->fired_end)
+		fate.reemit = true;
+	return fate;
+}
+
+/* Adds the record of lookahead slot @slot (not late) to its cell. */
+static void add_to_cell(struct window_instance *w, const struct window_lookahead *slot,
+			const uint8_t *record, bool reemit)
+{
+	const struct window_op *op = w->op;
+	uint32_t key_length = slot->key_length;
+	uint32_t id = WEIR_TABLE_NONE;
+	struct cell *cell = cell_for(w, slot->key, key_length + 8, slot->hash, slot->pane, &id);
+	if (cell == NULL) {
+		w->state_full++;
+		return;
+	}
+	cell_add_record(op, cell, record);
+	if (w->tracking && cell->dirty == 0)
+		mark_dirty(w, cell, id);
+	if (reemit) {
+		memcpy(w->key_buffer, slot->key, key_length);
+		reemit_fired(w, key_length, slot->pane);
+	}
 }
 
 static void window_process(void *instance, const uint8_t *records, uint32_t count)
 {
 	struct window_instance *w = instance;
 	const struct window_op *op = w->op;
+	const uint32_t half = WINDOW_LOOKAHEAD / 2;
+	if (count == 0)
+		return;
 	for (uint32_t i = 0; i < count && i < WINDOW_LOOKAHEAD; i++)
 		lookahead_prepare(w, records, i);
+	for (uint32_t i = 0; i < count && i < half; i++)
+		weir_table_prefetch_entry(w->cells, w->lookahead[i].hash);
+	struct pane_fate fate = pane_fate_of(w, w->lookahead[0].pane);
 	for (uint32_t i = 0; i < count; i++) {
 		const uint8_t *record = records + (size_t)i * op->record_length;
-		struct window_lookahead *slot = &w->lookahead[i % WINDOW_LOOKAHEAD];
-		int64_t pane = slot->pane;
-		uint32_t key_length = slot->key_length;
-		if (w->watermark != WEIR_WATERMARK_NONE &&
-		    saturating_add(pane_last_end(op, pane), op->spec.allowed_lateness) <=
-			    w->watermark) {
+		const struct window_lookahead *slot = &w->lookahead[i % WINDOW_LOOKAHEAD];
+		if (i + half < count)
+			weir_table_prefetch_entry(w->cells,
+						  w->lookahead[(i + half) % WINDOW_LOOKAHEAD].hash);
+		if (slot->pane != fate.pane)
+			fate = pane_fate_of(w, slot->pane);
+		if (fate.late)
 			late_output(w, record, op->record_length);
-		} else {
-			uint32_t id = WEIR_TABLE_NONE;
-			struct cell *cell =
-				cell_for(w, slot->key, key_length + 8, slot->hash, pane, &id);
-			if (cell != NULL)
-				cell_add_record(op, cell, record);
-			else
-				w->state_full++;
-			if (cell != NULL && w->tracking && cell->dirty == 0)
-				mark_dirty(w, cell, id);
-			if (cell != NULL && w->fired_end != WEIR_WATERMARK_NONE &&
-			    pane_first_window(op, pane) * op->spec.slide + op->spec.size <=
-				    w->fired_end) {
-				memcpy(w->key_buffer, slot->key, key_length);
-				reemit_fired(w, key_length, pane);
-			}
-		}
+		else
+			add_to_cell(w, slot, record, fate.reemit);
 		if (i + WINDOW_LOOKAHEAD < count)
 			lookahead_prepare(w, records, i + WINDOW_LOOKAHEAD);
 	}
@@ -666,7 +769,7 @@ static int window_restore(void *instance, const struct weir_state_record *record
 	memcpy(restore_value(w, slot), record->value, record->value_length);
 	waiting->key_length = record->key_length - 8;
 	memcpy(&waiting->pane, record->key + waiting->key_length, 8);
-	waiting->hash = weir_key_hash(record->key, record->key_length, 0);
+	waiting->hash = cell_hash(record->key, record->key_length);
 	weir_table_prefetch(w->cells, waiting->hash);
 	w->restore_next++;
 	return rc;
@@ -732,6 +835,7 @@ static int window_open(void *ctx, uint32_t worker, unsigned arena, struct weir_e
 	w->arena = arena;
 	w->watermark = WEIR_WATERMARK_NONE;
 	w->fired_end = WEIR_WATERMARK_NONE;
+	w->pane_cache_first = w->pane_cache_end = 0; /* empty: no timestamp is cached */
 	w->live_capacity = 64;
 	w->live = weir_mem_alloc(sizeof(int64_t) * w->live_capacity, 8, arena);
 	w->key_buffer = weir_mem_alloc(op->key.encoded_length_max + 8, 8, arena);
@@ -1043,6 +1147,8 @@ static int window_configure(struct window_op *op, struct weir_job *job,
 	op->spec.aggregates = NULL;
 	op->pane = gcd64(spec->size, spec->slide);
 	op->key = *key;
+	op->key_word = key->part_count == 1 && !key->parts[0].is_string &&
+		       key->parts[0].length == 8;
 	int time_index = spec->time_column != NULL ? weir_schema_find(schema, spec->time_column)
 						   : -ENOENT;
 	if (time_index < 0)

@@ -7,24 +7,15 @@
 #include "core/mem.h"
 
 #define TABLE_INITIAL_ENTRIES 256u
-#define TABLE_DEAD_LENGTH UINT32_MAX
 
-/* Entry layout: u64 hash, u32 key length (TABLE_DEAD_LENGTH when free), u32 next free id,
- * key bytes (key_length_max, 8-aligned), value bytes. */
-struct entry_header {
-	uint64_t hash;
-	uint32_t key_length;
-	uint32_t next_free;
-};
-
-static struct entry_header *entry_header(const struct weir_table *table, uint32_t id)
+static struct weir_table_entry_header *entry_header(const struct weir_table *table, uint32_t id)
 {
-	return (struct entry_header *)weir_table_entry_(table, id);
+	return (struct weir_table_entry_header *)weir_table_entry_(table, id);
 }
 
 static uint8_t *entry_key(const struct weir_table *table, uint32_t id)
 {
-	return weir_table_entry_(table, id) + sizeof(struct entry_header);
+	return weir_table_entry_(table, id) + sizeof(struct weir_table_entry_header);
 }
 
 size_t weir_table_bytes(const struct weir_table *table)
@@ -39,7 +30,8 @@ int weir_table_create(struct weir_table **table_out, uint32_t key_length_max,
 	WEIR_VERIFY(table_out != NULL);
 	if (key_length_max == 0)
 		return -EINVAL;
-	size_t value_offset = sizeof(struct entry_header) + (((size_t)key_length_max + 7u) & ~7ul);
+	size_t value_offset =
+		sizeof(struct weir_table_entry_header) + (((size_t)key_length_max + 7u) & ~7ul);
 	size_t entry_stride = (value_offset + value_length + 7u) & ~7ul;
 	if (entry_stride > UINT32_MAX / 2)
 		return -EINVAL; /* entries this large are a caller's mistake, not a table */
@@ -81,30 +73,11 @@ void weir_table_destroy(struct weir_table *table)
 	weir_mem_free(table, arena);
 }
 
-static bool entry_matches(const struct weir_table *table, uint32_t id, const void *key,
-			  uint32_t key_length, uint64_t hash)
-{
-	const struct entry_header *header = entry_header(table, id);
-	return header->hash == hash && header->key_length == key_length &&
-	       memcmp(entry_key(table, id), key, key_length) == 0;
-}
-
 uint32_t weir_table_find(const struct weir_table *table, const void *key, uint32_t key_length,
 			 uint64_t hash)
 {
 	WEIR_ASSERT(key_length <= table->key_length_max);
-	const uint32_t tag = (uint32_t)(hash >> 32);
-	for (uint32_t slot = (uint32_t)hash & table->index_mask;;
-	     slot = (slot + 1) & table->index_mask) {
-		uint64_t stored = table->index[slot];
-		uint32_t id_plus_one = (uint32_t)stored;
-		if (id_plus_one == 0)
-			return WEIR_TABLE_NONE;
-		/* The tag spares a cache miss on the entry for almost every other key. */
-		if ((uint32_t)(stored >> 32) == tag &&
-		    entry_matches(table, id_plus_one - 1, key, key_length, hash))
-			return id_plus_one - 1;
-	}
+	return weir_table_lookup(table, key, key_length, hash);
 }
 
 static void index_place(struct weir_table *table, uint32_t id)
@@ -133,7 +106,7 @@ static bool index_resize(struct weir_table *table, size_t slots)
 	table->index = bigger;
 	table->index_mask = (uint32_t)(slots - 1);
 	for (uint32_t id = 0; id < table->high_water; id++) {
-		if (entry_header(table, id)->key_length != TABLE_DEAD_LENGTH)
+		if (entry_header(table, id)->key_length != WEIR_TABLE_DEAD_LENGTH)
 			index_place(table, id);
 	}
 	return true;
@@ -211,7 +184,7 @@ uint32_t weir_table_upsert(struct weir_table *table, const void *key, uint32_t k
 		table->refused_count++;
 		return WEIR_TABLE_NONE;
 	}
-	struct entry_header *header = entry_header(table, id);
+	struct weir_table_entry_header *header = entry_header(table, id);
 	header->hash = hash;
 	header->key_length = key_length;
 	header->next_free = WEIR_TABLE_NONE;
@@ -227,7 +200,7 @@ uint32_t weir_table_upsert(struct weir_table *table, const void *key, uint32_t k
 void weir_table_remove(struct weir_table *table, uint32_t id)
 {
 	WEIR_VERIFY(weir_table_live(table, id));
-	struct entry_header *header = entry_header(table, id);
+	struct weir_table_entry_header *header = entry_header(table, id);
 	uint32_t slot = (uint32_t)header->hash & table->index_mask;
 	while ((uint32_t)table->index[slot] != id + 1) {
 		WEIR_ASSERT(table->index[slot] != 0);
@@ -248,7 +221,7 @@ void weir_table_remove(struct weir_table *table, uint32_t id)
 		}
 	}
 	table->index[hole] = 0;
-	header->key_length = TABLE_DEAD_LENGTH;
+	header->key_length = WEIR_TABLE_DEAD_LENGTH;
 	header->next_free = table->free_head;
 	table->free_head = id;
 	table->count--;
@@ -272,5 +245,6 @@ const uint8_t *weir_table_key(const struct weir_table *table, uint32_t id,
 
 bool weir_table_live(const struct weir_table *table, uint32_t id)
 {
-	return id < table->high_water && entry_header(table, id)->key_length != TABLE_DEAD_LENGTH;
+	return id < table->high_water &&
+	       entry_header(table, id)->key_length != WEIR_TABLE_DEAD_LENGTH;
 }

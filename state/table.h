@@ -12,8 +12,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define WEIR_TABLE_NONE UINT32_MAX
+#define WEIR_TABLE_DEAD_LENGTH UINT32_MAX /* key_length of a free entry */
+
+/* An entry: this header, the key bytes (key_length_max, 8-aligned), the value bytes.  Here
+ * only for weir_table_lookup, inlined; table.c owns it. */
+struct weir_table_entry_header {
+	uint64_t hash;
+	uint32_t key_length; /* WEIR_TABLE_DEAD_LENGTH when free */
+	uint32_t next_free;
+};
 
 struct weir_table {
 	uint32_t key_length_max;
@@ -49,10 +59,75 @@ uint32_t weir_table_upsert(struct weir_table *table, const void *key, uint32_t k
 uint32_t weir_table_find(const struct weir_table *table, const void *key, uint32_t key_length,
 			 uint64_t hash);
 
+static inline uint8_t *weir_table_entry_(const struct weir_table *table, uint32_t id)
+{
+	return table->slab + (size_t)id * table->entry_stride;
+}
+
+/* Keys of 8 and 16 bytes (an i64 key, with or without a window pane after it) are the common
+ * case: a fixed-size compare is inlined, where memcmp of a variable length is a call. */
+static inline bool weir_table_key_equal_(const uint8_t *a, const void *b, uint32_t length)
+{
+	if (length == 16)
+		return memcmp(a, b, 16) == 0;
+	if (length == 8)
+		return memcmp(a, b, 8) == 0;
+	return memcmp(a, b, length) == 0;
+}
+
+/* weir_table_find, inlined into a caller's per-record loop.  Returns: as weir_table_find. */
+static inline uint32_t weir_table_lookup(const struct weir_table *table, const void *key,
+					 uint32_t key_length, uint64_t hash)
+{
+	const uint32_t tag = (uint32_t)(hash >> 32);
+	for (uint32_t slot = (uint32_t)hash & table->index_mask;;
+	     slot = (slot + 1) & table->index_mask) {
+		uint64_t stored = table->index[slot];
+		uint32_t id_plus_one = (uint32_t)stored;
+		if (id_plus_one == 0)
+			return WEIR_TABLE_NONE;
+		/* The tag spares a cache miss on the entry for almost every other key. */
+		if ((uint32_t)(stored >> 32) != tag)
+			continue;
+		const uint8_t *entry = weir_table_entry_(table, id_plus_one - 1);
+		const struct weir_table_entry_header *header =
+			(const struct weir_table_entry_header *)(const void *)entry;
+		if (header->hash == hash && header->key_length == key_length &&
+		    weir_table_key_equal_(entry + sizeof(*header), key, key_length))
+			return id_plus_one - 1;
+	}
+}
+
 /* Starts loading the index slot where a lookup of @hash begins (a hint; no effect on state). */
 static inline void weir_table_prefetch(const struct weir_table *table, uint64_t hash)
 {
 	__builtin_prefetch(&table->index[(uint32_t)hash & table->index_mask]);
+}
+
+/* The second step of a lookup started ahead: once weir_table_prefetch(@hash) has brought the
+ * index slot in, starts loading the entry a lookup of @hash will compare (the first one whose
+ * tag matches, among the first few slots), both ends of it, since an entry may straddle two
+ * cache lines.  In a table larger than the cache the entry is the lookup's second miss, and
+ * the one that stalls it most.  A hint only: reads the index, changes nothing.  Always
+ * inlined: gcc judges a function that only loads and prefetches to be pure, and drops a call
+ * to it whose result is unused, prefetches and all. */
+__attribute__((always_inline)) static inline void
+weir_table_prefetch_entry(const struct weir_table *table, uint64_t hash)
+{
+	const uint32_t tag = (uint32_t)(hash >> 32);
+	uint32_t slot = (uint32_t)hash & table->index_mask;
+	for (uint32_t probe = 0; probe < 4; probe++, slot = (slot + 1) & table->index_mask) {
+		uint64_t stored = table->index[slot];
+		if ((uint32_t)stored == 0)
+			return; /* a new key: nothing to load */
+		if ((uint32_t)(stored >> 32) != tag)
+			continue;
+		const uint8_t *entry = table->slab + (size_t)((uint32_t)stored - 1) *
+							     table->entry_stride;
+		__builtin_prefetch(entry);
+		__builtin_prefetch(entry + table->entry_stride - 1);
+		return;
+	}
 }
 
 /* Makes room for @entries entries without growing again (the index stays at most half
@@ -65,11 +140,6 @@ void weir_table_remove(struct weir_table *table, uint32_t id);
 
 /* Removes every entry; keeps the memory. */
 void weir_table_clear(struct weir_table *table);
-
-static inline uint8_t *weir_table_entry_(const struct weir_table *table, uint32_t id)
-{
-	return table->slab + (size_t)id * table->entry_stride;
-}
 
 static inline void *weir_table_value(const struct weir_table *table, uint32_t id)
 {
