@@ -50,19 +50,24 @@ struct agg_output {
 	uint32_t out_offset; /* in the output row */
 };
 
-/* Value of a (key, pane) entry: pane list link, count, then sum/min/max per column, then one
- * HyperLogLog per distinct column. */
+/* Value of a (key, pane) entry: count, then sum/min/max per column, then one HyperLogLog per
+ * distinct column. */
 struct cell {
-	uint32_t next_in_pane;
 	uint32_t dirty; /* changed since the last checkpoint; its id is in the dirty list */
+	uint32_t unused; /* keeps count 8-aligned */
 	uint64_t count;
 	union agg_value values[]; /* 3 per column: sum, min, max */
 };
 
+/* A pane's cells, as an array rather than a list through them: firing and evicting walk it
+ * with the cells prefetched ahead, where a list is a cache miss per cell, one at a time. */
 struct pane_head {
-	uint32_t first; /* entry id of the pane's first cell */
-	uint32_t cells;
+	uint32_t *ids;	   /* the cells' entry ids, oldest first */
+	uint32_t count;
+	uint32_t capacity;
 };
+
+#define WINDOW_PANE_IDS_MIN 64u
 
 struct window_op {
 	struct weir_window_spec spec;
@@ -126,6 +131,7 @@ struct window_instance {
 	uint32_t dirty_count;
 	uint32_t dirty_capacity;
 	uint64_t live_key_bytes; /* keys (with their panes) of the live cells */
+	uint64_t pane_ids_bytes; /* the panes' id arrays */
 	uint64_t restore_next;	 /* records restore() was given (see restore_apply) */
 	uint64_t late_updates;
 	uint64_t late_dropped;
@@ -355,7 +361,33 @@ static uint64_t pane_hash(int64_t pane)
 	return weir_key_hash(&pane, sizeof(pane), 1);
 }
 
-/* Finds or makes the cell of (key, pane) and links new cells into their pane. */
+/* Room for one more id in @head.  Returns: false when memory is short. */
+static bool pane_reserve(struct window_instance *w, struct pane_head *head)
+{
+	if (head->count < head->capacity)
+		return true;
+	uint32_t capacity = head->capacity == 0 ? WINDOW_PANE_IDS_MIN : head->capacity * 2;
+	if (capacity <= head->capacity)
+		return false;
+	uint32_t *bigger = weir_mem_realloc(head->ids, sizeof(uint32_t) * capacity, w->arena);
+	if (bigger == NULL)
+		return false;
+	w->pane_ids_bytes += sizeof(uint32_t) * (uint64_t)(capacity - head->capacity);
+	head->ids = bigger;
+	head->capacity = capacity;
+	return true;
+}
+
+static void pane_free(struct window_instance *w, struct pane_head *head)
+{
+	WEIR_ASSERT(w->pane_ids_bytes >= sizeof(uint32_t) * (uint64_t)head->capacity);
+	w->pane_ids_bytes -= sizeof(uint32_t) * (uint64_t)head->capacity;
+	weir_mem_free(head->ids, w->arena);
+	head->ids = NULL;
+	head->count = head->capacity = 0;
+}
+
+/* Finds or makes the cell of (key, pane) and lists new cells in their pane. */
 /* @cell_key: the key followed by the pane index, @length bytes, hashed into @hash. */
 static inline struct cell *cell_for(struct window_instance *w, const uint8_t *cell_key,
 			     uint32_t length, uint64_t hash, int64_t pane, uint32_t *id_out)
@@ -377,19 +409,22 @@ static inline struct cell *cell_for(struct window_instance *w, const uint8_t *ce
 	bool pane_new;
 	uint32_t pane_id = weir_table_upsert(w->panes, &pane, sizeof(pane), pane_hash(pane),
 					     &pane_new);
-	if (pane_id == WEIR_TABLE_NONE || (pane_new && !live_insert(w, pane))) {
-		if (pane_id != WEIR_TABLE_NONE)
+	struct pane_head *head =
+		pane_id == WEIR_TABLE_NONE ? NULL : weir_table_value(w->panes, pane_id);
+	if (head == NULL || !pane_reserve(w, head) || (pane_new && !live_insert(w, pane))) {
+		if (head != NULL && head->count == 0) {
+			pane_free(w, head);
 			weir_table_remove(w->panes, pane_id);
+		}
 		weir_table_remove(w->cells, id);
 		return NULL;
 	}
-	struct pane_head *head = weir_table_value(w->panes, pane_id);
+	WEIR_ASSERT(head->count < head->capacity);
+	head->ids[head->count++] = id;
 	cell_reset(w->op, cell);
-	cell->next_in_pane = pane_new ? WEIR_TABLE_NONE : head->first;
-	head->first = id;
-	head->cells++;
 	w->live_key_bytes += length;
-	size_t bytes = weir_table_bytes(w->cells) + weir_table_bytes(w->panes);
+	size_t bytes = weir_table_bytes(w->cells) + weir_table_bytes(w->panes) +
+		       (size_t)w->pane_ids_bytes;
 	if (bytes > w->state_bytes_peak)
 		w->state_bytes_peak = bytes;
 	return cell;
@@ -570,7 +605,11 @@ static void fire_window(struct window_instance *w, int64_t window)
 		if (pane_id == WEIR_TABLE_NONE)
 			continue;
 		const struct pane_head *head = weir_table_value(w->panes, pane_id);
-		for (uint32_t id = head->first; id != WEIR_TABLE_NONE;) {
+		/* Newest first, as the list through the cells went before. */
+		for (uint32_t k = head->count; k-- > 0;) {
+			if (k >= WINDOW_LOOKAHEAD)
+				weir_table_prefetch_id(w->cells, head->ids[k - WINDOW_LOOKAHEAD]);
+			uint32_t id = head->ids[k];
 			const struct cell *cell = weir_table_value(w->cells, id);
 			uint32_t length;
 			const uint8_t *key = weir_table_key(w->cells, id, &length);
@@ -590,7 +629,6 @@ static void fire_window(struct window_instance *w, int64_t window)
 					cell_reset(op, into);
 				cell_merge(op, into, cell);
 			}
-			id = cell->next_in_pane;
 		}
 	}
 	for (uint32_t id = 0; !single_pane && id < w->merged->high_water; id++) {
@@ -604,16 +642,24 @@ static void evict_pane(struct window_instance *w, int64_t pane)
 {
 	uint32_t pane_id = weir_table_find(w->panes, &pane, sizeof(pane), pane_hash(pane));
 	WEIR_VERIFY(pane_id != WEIR_TABLE_NONE);
-	const struct pane_head *head = weir_table_value(w->panes, pane_id);
-	for (uint32_t id = head->first; id != WEIR_TABLE_NONE;) {
-		uint32_t next = ((const struct cell *)weir_table_value(w->cells, id))->next_in_pane;
+	struct pane_head *head = weir_table_value(w->panes, pane_id);
+	const uint32_t half = WINDOW_LOOKAHEAD / 2;
+	/* Newest first, as before (the free list, so later ids, come out the same).  Each
+	 * cell's entry is prefetched WINDOW_LOOKAHEAD ahead, then the index slot its removal
+	 * starts from, half as far. */
+	for (uint32_t k = head->count; k-- > 0;) {
+		if (k >= WINDOW_LOOKAHEAD)
+			weir_table_prefetch_id(w->cells, head->ids[k - WINDOW_LOOKAHEAD]);
+		if (k >= half)
+			weir_table_prefetch_removal(w->cells, head->ids[k - half]);
+		uint32_t id = head->ids[k];
 		uint32_t length;
 		weir_table_key(w->cells, id, &length);
 		WEIR_ASSERT(w->live_key_bytes >= length);
 		w->live_key_bytes -= length;
 		weir_table_remove(w->cells, id);
-		id = next;
 	}
+	pane_free(w, head);
 	weir_table_remove(w->panes, pane_id);
 }
 
@@ -810,6 +856,10 @@ static void window_instance_free(struct window_instance *w)
 {
 	unsigned arena = w->arena;
 	weir_mem_free(w->dirty, arena);
+	for (uint32_t id = 0; w->panes != NULL && id < w->panes->high_water; id++) {
+		if (weir_table_live(w->panes, id))
+			pane_free(w, weir_table_value(w->panes, id));
+	}
 	weir_table_destroy(w->cells);
 	weir_table_destroy(w->panes);
 	weir_table_destroy(w->merged);

@@ -80,13 +80,19 @@ uint32_t weir_table_find(const struct weir_table *table, const void *key, uint32
 	return weir_table_lookup(table, key, key_length, hash);
 }
 
-static void index_place(struct weir_table *table, uint32_t id)
+/* Puts index value @stored (tag and id, see weir_table.index) at the first free slot of its
+ * probe run. */
+static void index_put(struct weir_table *table, uint64_t stored)
 {
-	uint64_t hash = entry_header(table, id)->hash;
-	uint32_t slot = (uint32_t)hash & table->index_mask;
+	uint32_t slot = (uint32_t)(stored >> 32) & table->index_mask;
 	while (table->index[slot] != 0)
 		slot = (slot + 1) & table->index_mask;
-	table->index[slot] = (hash >> 32) << 32 | (uint64_t)(id + 1);
+	table->index[slot] = stored;
+}
+
+static void index_place(struct weir_table *table, uint32_t id)
+{
+	index_put(table, weir_table_index_value_(entry_header(table, id)->hash, id));
 }
 
 /* Gives the index @slots slots (a power of two, more than now) and places every entry again.
@@ -102,13 +108,16 @@ static bool index_resize(struct weir_table *table, size_t slots)
 					  table->arena);
 	if (bigger == NULL)
 		return false;
-	weir_mem_free(table->index, table->arena);
+	/* The tags hold every hash bit a slot needs: the entries are placed again from the old
+	 * index alone, without reading them (a cache miss each in a large table). */
+	uint64_t *old = table->index;
 	table->index = bigger;
 	table->index_mask = (uint32_t)(slots - 1);
-	for (uint32_t id = 0; id < table->high_water; id++) {
-		if (entry_header(table, id)->key_length != WEIR_TABLE_DEAD_LENGTH)
-			index_place(table, id);
+	for (size_t slot = 0; slot < now; slot++) {
+		if (old[slot] != 0)
+			index_put(table, old[slot]);
 	}
+	weir_mem_free(old, table->arena);
 	return true;
 }
 
@@ -210,8 +219,9 @@ void weir_table_remove(struct weir_table *table, uint32_t id)
 	uint32_t hole = slot;
 	for (uint32_t next = (hole + 1) & table->index_mask; table->index[next] != 0;
 	     next = (next + 1) & table->index_mask) {
-		uint32_t moving = (uint32_t)table->index[next] - 1;
-		uint32_t home = (uint32_t)entry_header(table, moving)->hash & table->index_mask;
+		uint32_t home = (uint32_t)(table->index[next] >> 32) & table->index_mask;
+		WEIR_ASSERT(home == ((uint32_t)entry_header(table, (uint32_t)table->index[next] - 1)
+					     ->hash & table->index_mask));
 		/* The entry at `next` may fill `hole` only if its home is not in (hole, next]. */
 		bool home_between = hole <= next ? (home > hole && home <= next)
 						 : (home > hole || home <= next);

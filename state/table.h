@@ -35,7 +35,8 @@ struct weir_table {
 	uint32_t high_water;	 /* ids below this have been handed out */
 	uint32_t free_head;	 /* first id of the free list, or WEIR_TABLE_NONE */
 	uint32_t index_mask;	 /* index slots - 1 */
-	uint64_t *index;	 /* slot: hash >> 32 << 32 | entry id + 1; 0 when empty */
+	uint64_t *index;	 /* slot: the hash's low 32 bits (its tag) << 32 | entry id + 1;
+				  * 0 when empty */
 	uint8_t *slab;
 	size_t budget_bytes;
 	uint64_t refused_count;	 /* inserts refused by the budget */
@@ -75,11 +76,20 @@ static inline bool weir_table_key_equal_(const uint8_t *a, const void *b, uint32
 	return memcmp(a, b, length) == 0;
 }
 
+/* An index slot's value for entry @id of @hash.  The tag is the hash's low 32 bits, the ones
+ * the slot comes from: an entry's home slot is its tag & index_mask, so removing and growing
+ * never read entries to find homes; the tag's bits above the mask still tell the keys of one
+ * probe run apart (12 of them in an index of a million slots). */
+static inline uint64_t weir_table_index_value_(uint64_t hash, uint32_t id)
+{
+	return (uint64_t)(uint32_t)hash << 32 | (uint64_t)(id + 1);
+}
+
 /* weir_table_find, inlined into a caller's per-record loop.  Returns: as weir_table_find. */
 static inline uint32_t weir_table_lookup(const struct weir_table *table, const void *key,
 					 uint32_t key_length, uint64_t hash)
 {
-	const uint32_t tag = (uint32_t)(hash >> 32);
+	const uint32_t tag = (uint32_t)hash;
 	for (uint32_t slot = (uint32_t)hash & table->index_mask;;
 	     slot = (slot + 1) & table->index_mask) {
 		uint64_t stored = table->index[slot];
@@ -114,7 +124,7 @@ static inline void weir_table_prefetch(const struct weir_table *table, uint64_t 
 __attribute__((always_inline)) static inline void
 weir_table_prefetch_entry(const struct weir_table *table, uint64_t hash)
 {
-	const uint32_t tag = (uint32_t)(hash >> 32);
+	const uint32_t tag = (uint32_t)hash;
 	uint32_t slot = (uint32_t)hash & table->index_mask;
 	for (uint32_t probe = 0; probe < 4; probe++, slot = (slot + 1) & table->index_mask) {
 		uint64_t stored = table->index[slot];
@@ -128,6 +138,25 @@ weir_table_prefetch_entry(const struct weir_table *table, uint64_t hash)
 		__builtin_prefetch(entry + table->entry_stride - 1);
 		return;
 	}
+}
+
+/* Ahead of weir_table_remove(@id), once the entry is cached (weir_table_prefetch_id):
+ * starts loading the index slot where its removal begins.  A hint only. */
+__attribute__((always_inline)) static inline void
+weir_table_prefetch_removal(const struct weir_table *table, uint32_t id)
+{
+	const struct weir_table_entry_header *header =
+		(const struct weir_table_entry_header *)(const void *)weir_table_entry_(table, id);
+	__builtin_prefetch(&table->index[(uint32_t)header->hash & table->index_mask]);
+}
+
+/* Starts loading entry @id, both ends (a hint only). */
+__attribute__((always_inline)) static inline void
+weir_table_prefetch_id(const struct weir_table *table, uint32_t id)
+{
+	const uint8_t *entry = weir_table_entry_(table, id);
+	__builtin_prefetch(entry);
+	__builtin_prefetch(entry + table->entry_stride - 1);
 }
 
 /* Makes room for @entries entries without growing again (the index stays at most half
