@@ -6,7 +6,7 @@
  * otherwise one queue, read by worker 0, and the key_by spreads the events.  Each worker then
  * sets up its own queue with descriptors and mbufs from a mempool of its own NUMA socket (one
  * pool per socket), and the last one starts the port; the others wait for that (startup
- * only, bounded).  Each worker reads up to 8 bursts of 32 per pull, parses each burst in
+ * only, bounded).  Each worker reads up to 16 bursts of 32 per pull, parses each burst in
  * place and frees its mbufs at once: no mbuf ever crosses a ring.  Event time: net_pcap
  * stamps every mbuf with the capture's timestamp (in microseconds, in the mbuf timestamp
  * field, whether or not the offload is asked for; not in its infinite_rx replay, whose
@@ -38,7 +38,7 @@
 #include "io/packet_event.h"
 
 #define DPDK_BURST 32u
-#define DPDK_BURSTS_PER_PULL 8u /* at most this many bursts in one pull */
+#define DPDK_BURSTS_PER_PULL 16u /* at most this many bursts in one pull */
 #define DPDK_RX_DESCRIPTORS 1024u
 /* net_pcap with infinite_rx holds the whole capture in the pool: room for 32k frames. */
 #define DPDK_MBUFS_PER_QUEUE 32767u
