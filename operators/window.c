@@ -491,14 +491,12 @@ static int64_t pane_of(struct window_instance *w, int64_t timestamp)
 	return pane;
 }
 
-/* Encodes record @i's (key, pane) into lookahead slot i % WINDOW_LOOKAHEAD, hashes it, and
- * prefetches its index slot, so the lookup WINDOW_LOOKAHEAD records later finds it cached. */
-static inline void lookahead_prepare(struct window_instance *w, const uint8_t *records,
-				     uint32_t i)
+/* Encodes @record's (key, pane) into @slot, hashes it, and prefetches its index slot, so a
+ * lookup WINDOW_LOOKAHEAD records later finds it cached. */
+static inline void lookahead_prepare(struct window_instance *w, const uint8_t *record,
+				     struct window_lookahead *slot)
 {
 	const struct window_op *op = w->op;
-	struct window_lookahead *slot = &w->lookahead[i % WINDOW_LOOKAHEAD];
-	const uint8_t *record = records + (size_t)i * op->record_length;
 	int64_t timestamp;
 	memcpy(&timestamp, record + op->time_offset, 8);
 	slot->pane = pane_of(w, timestamp);
@@ -541,8 +539,8 @@ static struct pane_fate pane_fate_of(const struct window_instance *w, int64_t pa
 }
 
 /* Adds the record of lookahead slot @slot (not late) to its cell. */
-static void add_to_cell(struct window_instance *w, const struct window_lookahead *slot,
-			const uint8_t *record, bool reemit)
+static inline void add_to_cell(struct window_instance *w, const struct window_lookahead *slot,
+			       const uint8_t *record, bool reemit)
 {
 	const struct window_op *op = w->op;
 	uint32_t key_length = slot->key_length;
@@ -561,6 +559,29 @@ static void add_to_cell(struct window_instance *w, const struct window_lookahead
 	}
 }
 
+/* A cells table this small stays cached: its records are looked up one by one, without the
+ * lookahead's ring and its second prefetch, which would only cost here. */
+#define WINDOW_DIRECT_BYTES_MAX (256u << 10)
+
+static void process_direct(struct window_instance *w, const uint8_t *records, uint32_t count)
+{
+	const struct window_op *op = w->op;
+	struct window_lookahead *slot = &w->lookahead[0];
+	lookahead_prepare(w, records, slot);
+	struct pane_fate fate = pane_fate_of(w, slot->pane);
+	for (uint32_t i = 0; i < count; i++) {
+		const uint8_t *record = records + (size_t)i * op->record_length;
+		if (i > 0)
+			lookahead_prepare(w, record, slot);
+		if (slot->pane != fate.pane)
+			fate = pane_fate_of(w, slot->pane);
+		if (fate.late)
+			late_output(w, record, op->record_length);
+		else
+			add_to_cell(w, slot, record, fate.reemit);
+	}
+}
+
 static void window_process(void *instance, const uint8_t *records, uint32_t count)
 {
 	struct window_instance *w = instance;
@@ -568,8 +589,12 @@ static void window_process(void *instance, const uint8_t *records, uint32_t coun
 	const uint32_t half = WINDOW_LOOKAHEAD / 2;
 	if (count == 0)
 		return;
+	if (weir_table_bytes(w->cells) <= WINDOW_DIRECT_BYTES_MAX) {
+		process_direct(w, records, count);
+		return;
+	}
 	for (uint32_t i = 0; i < count && i < WINDOW_LOOKAHEAD; i++)
-		lookahead_prepare(w, records, i);
+		lookahead_prepare(w, records + (size_t)i * op->record_length, &w->lookahead[i]);
 	for (uint32_t i = 0; i < count && i < half; i++)
 		weir_table_prefetch_entry(w->cells, w->lookahead[i].hash);
 	struct pane_fate fate = pane_fate_of(w, w->lookahead[0].pane);
@@ -586,7 +611,8 @@ static void window_process(void *instance, const uint8_t *records, uint32_t coun
 		else
 			add_to_cell(w, slot, record, fate.reemit);
 		if (i + WINDOW_LOOKAHEAD < count)
-			lookahead_prepare(w, records, i + WINDOW_LOOKAHEAD);
+			lookahead_prepare(w, record + (size_t)WINDOW_LOOKAHEAD * op->record_length,
+					  &w->lookahead[i % WINDOW_LOOKAHEAD]);
 	}
 }
 
