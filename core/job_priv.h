@@ -155,7 +155,10 @@ struct weir_job {
 	struct weir_placement plan;
 	uint32_t worker_count;
 	uint32_t batch_records;
-	uint32_t pull_records; /* asked of the source per pull: batch_records / expansion */
+	uint32_t pull_records; /* asked of the source per pull: pull_batches * batch_records /
+				* expansion */
+	uint32_t pull_batches; /* batches a pull's records may fill */
+	uint32_t stage_records; /* records the stage buffers hold: pull_batches * batch_records */
 	uint32_t pool_batches;
 	uint64_t seed;
 	uint32_t group_shift; /* log2(key_groups) when a power of two above 1, else 0 */

@@ -448,7 +448,7 @@ static const uint8_t *run_stages(struct worker *worker, const uint8_t *in, uint3
 			out = worker->stage_buffers[s & 1];
 		*count = stage->fn(stage->ctx, in, *count, in_length, out,
 				   stage->out_schema.record_length);
-		WEIR_ASSERT(*count <= job->batch_records);
+		WEIR_ASSERT(*count <= job->stage_records);
 		in = out;
 		in_length = stage->out_schema.record_length;
 	}
@@ -460,7 +460,8 @@ static uint32_t pull_source(struct worker *worker, struct worker_turn_state *tur
 {
 	struct weir_job *job = worker->job;
 	uint32_t n = peer_count(worker);
-	if (worker->pool->free_count < n) {
+	/* Route may complete every peer's filling batch and fill pull_batches more. */
+	if (worker->pool->free_count < n + job->pull_batches) {
 		worker->counters.backpressure_turns++;
 		return 0;
 	}
@@ -773,7 +774,7 @@ static int worker_setup(struct worker *worker)
 	worker->pending_tail = weir_mem_alloc(sizeof(void *) * n, WEIR_CACHE_LINE, arena);
 	for (uint32_t b = 0; b < 2; b++)
 		worker->stage_buffers[b] = weir_mem_alloc(
-			(size_t)job->stage_buffer_length * job->batch_records, WEIR_CACHE_LINE,
+			(size_t)job->stage_buffer_length * job->stage_records, WEIR_CACHE_LINE,
 			arena);
 	worker->key_scratch = weir_mem_alloc(job->key.encoded_length_max + 8, 8, arena);
 	worker->out.capacity = worker->late.capacity = job->batch_records;

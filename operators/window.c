@@ -187,7 +187,8 @@ static void cell_reset(const struct window_op *op, struct cell *cell)
 	}
 }
 
-static void cell_add_record(const struct window_op *op, struct cell *cell, const uint8_t *record)
+static inline void cell_add_record(const struct window_op *op, struct cell *cell,
+				   const uint8_t *record)
 {
 	cell->count++;
 	for (uint32_t d = 0; d < op->distinct_count; d++) {
