@@ -10,8 +10,9 @@
  * place and frees its mbufs at once: no mbuf ever crosses a ring.  Event time: net_pcap
  * stamps every mbuf with the capture's timestamp (in microseconds, in the mbuf timestamp
  * field, whether or not the offload is asked for; not in its infinite_rx replay, whose
- * copies get 0); other ports get the wall-clock time of the burst, because a NIC's
- * hardware timestamps count in its own clock and would need a clock conversion first. */
+ * copies carry no stamp); frames without a stamp, and every frame of other ports, get the
+ * wall-clock time of their burst, because a NIC's hardware timestamps count in its own clock
+ * and would need a clock conversion first. */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -279,19 +280,24 @@ static uint32_t dpdk_parse_burst(struct dpdk_partition *part, struct rte_mbuf **
 {
 	const struct dpdk_source *source = part->source;
 	const uint32_t length = source->schema.record_length;
-	/* The port decides the clock once per burst, not per frame: wall time for ports
-	 * without stamps, else each mbuf's own stamp (0 where net_pcap left none, as in its
-	 * infinite_rx replay, which copies data but not stamps). */
+	/* Event time is the frame's capture stamp where the port gave one, else the time it
+	 * was received: read once per burst, and on a stamping port only once a frame without
+	 * a stamp shows up (net_pcap's infinite_rx replay copies data but not stamps). */
 	const bool stamped = source->timestamp_offset >= 0;
-	const uint64_t burst_ns = stamped ? 0 : realtime_ns();
+	uint64_t burst_ns = stamped ? 0 : realtime_ns();
 	uint32_t count = 0;
 	WEIR_ASSERT(got <= DPDK_BURST);
 	for (uint16_t i = 0; i < got; i++) {
 		struct rte_mbuf *mbuf = mbufs[i];
-		uint64_t timestamp = burst_ns;
-		if (stamped && (mbuf->ol_flags & source->timestamp_flag))
+		uint64_t timestamp;
+		if (stamped && (mbuf->ol_flags & source->timestamp_flag)) {
 			timestamp = 1000u * *RTE_MBUF_DYNFIELD(mbuf, source->timestamp_offset,
 							       rte_mbuf_timestamp_t *);
+		} else {
+			if (burst_ns == 0)
+				burst_ns = realtime_ns();
+			timestamp = burst_ns;
+		}
 		/* Only the first segment is parsed: headers never span segments. */
 		count += weir_packet_to_event(&source->layout, rte_pktmbuf_mtod(mbuf, uint8_t *),
 					      rte_pktmbuf_data_len(mbuf),
