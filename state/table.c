@@ -109,6 +109,10 @@ static bool index_resize(struct weir_table *table, size_t slots)
 					  table->arena);
 	if (bigger == NULL)
 		return false;
+	/* Written before it is read: a fresh page's first access is then a plain fault; a read
+	 * first maps the shared zero page, and the write after it costs a copy-on-write fault
+	 * with a TLB shootdown to every CPU running this process (the other workers). */
+	memset(bigger, 0, slots * sizeof(*table->index));
 	/* The tags hold every hash bit a slot needs: the entries are placed again from the old
 	 * index alone, without reading them (a cache miss each in a large table). */
 	uint64_t *old = table->index;
