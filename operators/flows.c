@@ -122,8 +122,9 @@ static void merge_event(const struct flow_stage *stage, uint8_t *row, bool forwa
  * a row per conversation and pull (in the DPDK source's 512-frame pulls of data/sample.pcap,
  * 26 rows per 100 events).  Rows keep the order of each conversation's first event in the
  * call.  A row and the events it merges share their window, hence their late verdict (the
- * window judges a batch against one watermark); but the late and refused (state budget)
- * counters, and a late sink, get rows, until the window can weigh a row by its packets. */
+ * window judges a batch against one watermark).  The window weighs each row by its packets,
+ * so the late and refused (state budget) counts are still counts of events; a late sink gets
+ * the merged rows, each with its packets. */
 static uint32_t conversation_stage(void *ctx, const uint8_t *in, uint32_t count,
 				   uint32_t in_length, uint8_t *out, uint32_t out_length)
 {
@@ -359,6 +360,8 @@ int weir_job_flows(struct weir_job *job, enum weir_flow_group group, int64_t win
 		.size = window_ns,
 		.slide = window_ns,
 		.aggregates = aggregates,
+		/* Conversation rows merge a pull's events (conversation_stage). */
+		.weight_column = group == WEIR_FLOWS_CONVERSATION ? "packets" : NULL,
 	};
 	if (rc == 0)
 		rc = weir_job_window(job, &spec);

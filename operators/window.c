@@ -76,6 +76,8 @@ struct window_op {
 	bool key_word;			 /* the key is one 8-byte column */
 	struct weir_key_spec out_key;	 /* the same columns in the output row */
 	uint32_t time_offset;
+	bool weighted;		/* records stand for weight_offset's count of events */
+	uint32_t weight_offset;
 	uint32_t record_length; /* input records, bytes */
 	uint32_t start_offset, end_offset;
 	struct agg_column columns[WINDOW_COLUMNS_MAX];
@@ -431,16 +433,30 @@ static inline struct cell *cell_for(struct window_instance *w, const uint8_t *ce
 	return cell;
 }
 
+/* How many events @record stands for: 1, or its weight column's value (records merged
+ * before the window, as flows' conversation stage does), so that late and refused events
+ * are counted as events. */
+static inline uint64_t record_weight(const struct window_op *op, const uint8_t *record)
+{
+	if (!op->weighted)
+		return 1;
+	int64_t weight;
+	memcpy(&weight, record + op->weight_offset, sizeof(weight));
+	WEIR_ASSERT(weight >= 0);
+	return (uint64_t)weight;
+}
+
 static void late_output(struct window_instance *w, const uint8_t *record, uint32_t length)
 {
-	w->late_dropped++;
+	w->late_dropped += record_weight(w->op, record);
 	uint8_t *row = weir_emit_begin(w->late);
 	memcpy(row, record, length);
 	weir_emit_commit(w->late);
 }
 
 /* A late event within the lateness: re-emit every already-fired window of its pane. */
-static void reemit_fired(struct window_instance *w, uint32_t key_length, int64_t pane)
+static void reemit_fired(struct window_instance *w, uint32_t key_length, int64_t pane,
+			 uint64_t weight)
 {
 	const struct window_op *op = w->op;
 	int64_t first = pane_first_window(op, pane);
@@ -454,7 +470,7 @@ static void reemit_fired(struct window_instance *w, uint32_t key_length, int64_t
 		if (saturating_add(end, op->spec.allowed_lateness) > w->watermark)
 			emit_key_window(w, key, key_length, k);
 	}
-	w->late_updates++;
+	w->late_updates += weight;
 }
 
 static void mark_dirty(struct window_instance *w, struct cell *cell, uint32_t id)
@@ -548,7 +564,7 @@ static inline void add_to_cell(struct window_instance *w, const struct window_lo
 	uint32_t id = WEIR_TABLE_NONE;
 	struct cell *cell = cell_for(w, slot->key, key_length + 8, slot->hash, slot->pane, &id);
 	if (cell == NULL) {
-		w->state_full++;
+		w->state_full += record_weight(op, record);
 		return;
 	}
 	cell_add_record(op, cell, record);
@@ -556,7 +572,7 @@ static inline void add_to_cell(struct window_instance *w, const struct window_lo
 		mark_dirty(w, cell, id);
 	if (reemit) {
 		memcpy(w->key_buffer, slot->key, key_length);
-		reemit_fired(w, key_length, slot->pane);
+		reemit_fired(w, key_length, slot->pane, record_weight(op, record));
 	}
 }
 
@@ -1222,6 +1238,7 @@ static int window_configure(struct window_op *op, struct weir_job *job,
 	op->spec = *spec;
 	op->spec.time_column = NULL;
 	op->spec.aggregates = NULL;
+	op->spec.weight_column = NULL;
 	op->pane = gcd64(spec->size, spec->slide);
 	op->key = *key;
 	op->key_word = key->part_count == 1 && !key->parts[0].is_string &&
@@ -1236,6 +1253,15 @@ static int window_configure(struct window_op *op, struct weir_job *job,
 		return weir_job_fail(job, -EINVAL, "time column '%s' is %s; it must be i64 or ts",
 				     spec->time_column, weir_type_name(time_type));
 	op->time_offset = schema->fields[time_index].offset;
+	if (spec->weight_column != NULL) {
+		int weight_index = weir_schema_find(schema, spec->weight_column);
+		if (weight_index < 0 || !weir_type_is_integer(schema->fields[weight_index].type))
+			return weir_job_fail(job, -EINVAL,
+					     "window: weight column '%s' is no integer column",
+					     spec->weight_column);
+		op->weighted = true;
+		op->weight_offset = schema->fields[weight_index].offset;
+	}
 	op->record_length = schema->record_length;
 	op->state_budget_bytes = (size_t)weir_job_get_options(job)->state_budget_mib << 20;
 	rc = build_output(op, job, schema);

@@ -129,6 +129,9 @@ struct weir_window_spec {
 	/* "count,sum:amount,min:amount,max:amount,avg:amount"; any of them may be renamed in the
 	 * output with =NAME ("count=packets,sum:length=bytes"). */
 	const char *aggregates;
+	/* NULL, or an integer column saying how many events each record stands for (records
+	 * merged before the window): the late, re-emitted and refused counts add it, not 1. */
+	const char *weight_column;
 };
 
 /* Windows aligned at 0: [k*slide, k*slide + size).  Output rows: window_start, window_end,

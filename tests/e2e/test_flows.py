@@ -7,10 +7,13 @@ Method: tools/gen_pcap.py writes captures together with its own ground truth (co
 what it generated, not by parsing the file).  We run weir flows over them with --window whole
 and compare every row with the truth; the same capture through 1, 2 and 4 workers, in pcapng,
 with nanosecond timestamps, with Linux cooked and raw link types, and through DPDK's net_pcap
-must give the same rows.  Then truncated captures and CLI errors.
+must give the same rows.  Then truncated captures, CLI errors, and late packets counted as
+packets in every grouping.
 """
 import json
 import os
+import re
+import struct
 import subprocess
 import sys
 import tempfile
@@ -99,6 +102,43 @@ def check_flowrec_exactly_once(directory):
     check(kills >= 1, "flowrec: no run was killed (the capture ends before the checkpoints)")
     check(got == expected, f"flowrec after {kills} kills: {len(set(expected) - set(got))} rows "
                            f"missing, {len(set(got) - set(expected))} extra")
+
+
+def check_late_counts(directory):
+    """Late packets are counted as packets in every grouping, through 1 and 2 workers:
+    15000 on-time packets over 3000 sources, then 7 of one conversation from a window long
+    closed, then more on-time ones.  (Where the conversation stage merges packets into one
+    row the window weighs the row by its packets: test_operators_window checks that.)"""
+    path = os.path.join(directory, "late.pcap")
+
+    def frame(src, dst):
+        udp = struct.pack(">HHHH", 5000, 53, 18, 0) + bytes(10)
+        ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
+                         bytes(src), bytes(dst)) + udp
+        return b"\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02\x08\x00" + ip
+
+    with open(path, "wb") as out:
+        out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+
+        def packet(second, us, src, dst=(10, 0, 0, 2)):
+            data = frame(src, dst)
+            out.write(struct.pack("<IIII", 1700000000 + second, us, len(data), len(data)))
+            out.write(data)
+
+        for i in range(10000):
+            packet(i // 2000, i % 2000, (10, 1 + (i % 3000) // 250, 1, i % 250))
+        for _ in range(7):
+            packet(0, 5, (10, 0, 0, 1))
+        for i in range(5000):
+            packet(5 + i // 2000, i % 2000, (10, 1 + (i % 3000) // 250, 1, i % 250))
+    for group in ("src", "conversation", "5tuple"):
+        for workers in ("1", "2"):
+            _, stderr = flows("--pcap", path, "--group", group, "--window", "1s",
+                              "--workers", workers)
+            late = re.search(r"late: (\d+) updated, (\d+) dropped", stderr)
+            check(late is not None and late.groups() == ("0", "7"),
+                  f"late packets, --group {group}, {workers} workers: "
+                  f"{late.group(0) if late else stderr[-300:]}, expected 7 dropped")
 
 
 def main():
@@ -239,6 +279,8 @@ def main():
                 (("--pcap", path, "--dpdk", "x", "--group", "src", "--window", "1s"), "--pcap")):
             _, stderr = flows(*options, expect=2)
             check(needle in stderr, f"{options}: stderr does not mention {needle!r}: {stderr}")
+
+        check_late_counts(directory)
 
     print(f"{0 if failures else 1} passed, {len(failures)} failed")
     return 1 if failures else 0

@@ -260,6 +260,63 @@ static void late_counters_reach_the_job(void **state)
 	weir_job_destroy(fx.job);
 }
 
+/* Records that stand for several events (weight_column, as flows' merged conversation rows):
+ * the late, re-emitted and refused counts add their weights, not 1; a weight column that is
+ * not an integer is refused. */
+static void weighted_records_count_their_events(void **state)
+{
+	(void)state;
+	memset(&fx, 0, sizeof(fx));
+	memset(&out_rows, 0, sizeof(out_rows));
+	memset(&late_rows, 0, sizeof(late_rows));
+	struct weir_job_options options;
+	weir_job_options_init(&options);
+	assert_int_equal(weir_job_create(&fx.job, &options), 0);
+	assert_int_equal(weir_job_source_generator(fx.job, "ts:i64,card:str16,amount:f64,n:i64",
+						   unused_generate, NULL, 0),
+			 0);
+	assert_int_equal(weir_job_key_by(fx.job, "card"), 0);
+	struct weir_window_spec spec = {.time_column = "ts",
+					.allowed_lateness = 5,
+					.aggregates = "sum:n=events",
+					.weight_column = "amount"};
+	assert_int_equal(weir_window_spec_parse(&spec, "tumbling:10"), 0);
+	assert_int_equal(weir_job_window(fx.job, &spec), -EINVAL);
+	weir_job_destroy(fx.job);
+
+	assert_int_equal(weir_job_create(&fx.job, &options), 0);
+	assert_int_equal(weir_job_source_generator(fx.job, "ts:i64,card:str16,amount:f64,n:i64",
+						   unused_generate, NULL, 0),
+			 0);
+	assert_int_equal(weir_job_key_by(fx.job, "card"), 0);
+	spec.weight_column = "n";
+	assert_int_equal(weir_job_window(fx.job, &spec), 0);
+	capture_open_keyed(fx.job, &out_rows, &late_rows, &fx.out, fx.out_buffer, &fx.late,
+			   fx.late_buffer, &fx.instance);
+	const struct weir_schema *schema = &fx.job->exchange_schema;
+	const int64_t events[][2] = {{3, 4}, {4, 3}, {1, 7}, {25, 2}}; /* ts, n */
+	const int64_t clocks[] = {12, 20, 20, INT64_MAX};
+	for (uint32_t i = 0; i < 4; i++) {
+		uint8_t record[256];
+		memset(record, 0, sizeof(record));
+		weir_field_set_i64(&schema->fields[0], record, events[i][0]);
+		record[schema->fields[1].offset] = 1;
+		record[schema->fields[1].offset + 1] = 'a';
+		weir_field_set_i64(&schema->fields[3], record, events[i][1]);
+		fx.job->keyed_vtable->process(fx.instance, record, 1);
+		weir_emitter_flush(&fx.out);
+		weir_emitter_flush(&fx.late);
+		advance(clocks[i]);
+	}
+	fx.job->keyed_vtable->close(fx.job->keyed_ctx, fx.instance);
+	struct weir_job_stats stats;
+	weir_job_get_stats(fx.job, &stats);
+	assert_int_equal(stats.late_updates, 3); /* ts 4 within the lateness, weight 3 */
+	assert_int_equal(stats.late_dropped, 7); /* ts 1 past it, weight 7 */
+	assert_int_equal(late_rows.count, 1);	 /* one record to the late output */
+	weir_job_destroy(fx.job);
+}
+
 static void sliding_late_update_re_emits_every_fired_window(void **state)
 {
 	(void)state;
@@ -1004,6 +1061,7 @@ int main(void)
 		cmocka_unit_test(sliding_counts_each_event_in_every_window),
 		cmocka_unit_test(sliding_fires_progressively),
 		cmocka_unit_test(late_event_within_lateness_re_emits),
+		cmocka_unit_test(weighted_records_count_their_events),
 		cmocka_unit_test(late_counters_reach_the_job),
 		cmocka_unit_test(sliding_late_update_re_emits_every_fired_window),
 		cmocka_unit_test(state_budget_refuses_and_counts),
