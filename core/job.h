@@ -84,7 +84,10 @@ struct weir_sink_vtable {
 
 /* A stateless step fused into the source's stage: transforms @count records of @in_length
  * bytes into records of the step's output schema.  @out may not alias @in.
- * Returns: records written to @out (at most count * the step's expansion). */
+ * Returns: records written to @out (at most count * the step's expansion), or
+ * WEIR_STAGE_UNCHANGED: the output is @in itself, all @count records (a filter that kept
+ * every record need not copy them; only for a step whose output schema is its input's). */
+#define WEIR_STAGE_UNCHANGED UINT32_MAX
 typedef uint32_t weir_stage_fn(void *ctx, const uint8_t *in, uint32_t count, uint32_t in_length,
 			       uint8_t *out, uint32_t out_length);
 

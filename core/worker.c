@@ -446,8 +446,13 @@ static const uint8_t *run_stages(struct worker *worker, const uint8_t *in, uint3
 		uint8_t *out = worker->stage_buffers[(s + 1) & 1];
 		if (out == in)
 			out = worker->stage_buffers[s & 1];
-		*count = stage->fn(stage->ctx, in, *count, in_length, out,
-				   stage->out_schema.record_length);
+		uint32_t written = stage->fn(stage->ctx, in, *count, in_length, out,
+					     stage->out_schema.record_length);
+		if (written == WEIR_STAGE_UNCHANGED) {
+			WEIR_ASSERT(stage->out_schema.record_length == in_length);
+			continue; /* the records stay where they are */
+		}
+		*count = written;
 		WEIR_ASSERT(*count <= job->stage_records);
 		in = out;
 		in_length = stage->out_schema.record_length;

@@ -67,6 +67,8 @@ static uint32_t filter_stage(void *ctx, const uint8_t *in, uint32_t count, uint3
 		kept += keep[i] != 0;
 	}
 	WEIR_ASSERT(kept <= count);
+	if (kept == count)
+		return WEIR_STAGE_UNCHANGED; /* nothing to leave out: no copy */
 	for (uint32_t k = 0; k < kept; k++)
 		record_copy(out + (size_t)k * out_length, in + (size_t)kept_index[k] * in_length,
 			    in_length);
