@@ -38,7 +38,7 @@
 
 #define CK_SCHEMA "ts:ts,key:i64,value:i64"
 #define CK_KEYS 100000u
-#define CK_EVENTS_DEFAULT UINT64_C(60000000)
+#define CK_EVENTS_DEFAULT UINT64_C(250000000) /* about 5 s at 1 worker: several checkpoints */
 #define CK_EVENTS_PER_TICK 1000u
 #define CK_WINDOW INT64_C(10000) /* ticks: 10M events per window */
 #define CK_INTERVAL_MS 1000u
