@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/assert.h"
+
 #define WEIR_SCHEMA_FIELDS_MAX 32
 #define WEIR_FIELD_NAME_MAX 48 /* bytes including the terminating NUL */
 #define WEIR_STR_LENGTH_MAX 255
@@ -103,6 +105,22 @@ static inline const char *weir_field_get_str(const struct weir_field *field,
 {
 	*length_out = record[field->offset];
 	return (const char *)record + field->offset + 1;
+}
+
+/* Copies one record: lengths are multiples of 8 (weir_schema_parse lays fields out so) and
+ * records are small, so fixed-size moves beat a call to memcpy of a variable length. */
+static inline void weir_record_copy(uint8_t *to, const uint8_t *from, uint32_t length)
+{
+	WEIR_ASSERT(length % 8 == 0);
+	uint32_t k = 0;
+	for (; k + 32 <= length; k += 32)
+		memcpy(to + k, from + k, 32);
+	if (length - k >= 16) {
+		memcpy(to + k, from + k, 16);
+		k += 16;
+	}
+	if (length - k >= 8)
+		memcpy(to + k, from + k, 8);
 }
 
 #endif

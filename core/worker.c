@@ -227,22 +227,6 @@ static bool flush_filling(struct worker *worker, struct worker_turn_state *turn)
 	return complete;
 }
 
-/* Copies a record: lengths are multiples of 8 (core/schema.c), and the exchange's records are
- * small, so fixed-size moves beat a call to memcpy of a variable length. */
-static inline void record_copy(uint8_t *to, const uint8_t *from, uint32_t length)
-{
-	WEIR_ASSERT(length % 8 == 0);
-	uint32_t k = 0;
-	for (; k + 32 <= length; k += 32)
-		memcpy(to + k, from + k, 32);
-	if (length - k >= 16) {
-		memcpy(to + k, from + k, 16);
-		k += 16;
-	}
-	if (length - k >= 8)
-		memcpy(to + k, from + k, 8);
-}
-
 /* The bytes of @record's key encoding: in place when the key is one column (its encoding is
  * then a slice of the record: core/keygroup.h), else encoded into the worker's scratch.
  * *length_out gets its length. */
@@ -285,7 +269,7 @@ static inline void route_append(struct worker *worker, struct worker_turn_state 
 		WEIR_VERIFY(batch != NULL);
 		worker->filling[peer] = batch;
 	}
-	record_copy(batch->records + (size_t)batch->count * length, record, length);
+	weir_record_copy(batch->records + (size_t)batch->count * length, record, length);
 	if (++batch->count == worker->pool->capacity) {
 		worker->filling[peer] = NULL;
 		stamp_and_queue(worker, turn, peer, batch);

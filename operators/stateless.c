@@ -33,21 +33,6 @@ static void op_free(void *ctx)
 	weir_mem_free(ctx, WEIR_MEM_ARENA_DEFAULT);
 }
 
-/* Copies a record: lengths are multiples of 8 (core/schema.c); fixed-size moves, not a call. */
-static inline void record_copy(uint8_t *to, const uint8_t *from, uint32_t length)
-{
-	WEIR_ASSERT(length % 8 == 0);
-	uint32_t k = 0;
-	for (; k + 32 <= length; k += 32)
-		memcpy(to + k, from + k, 32);
-	if (length - k >= 16) {
-		memcpy(to + k, from + k, 16);
-		k += 16;
-	}
-	if (length - k >= 8)
-		memcpy(to + k, from + k, 8);
-}
-
 /* The kept records are listed first (without a branch, which a selective filter would
  * mispredict often), then copied: only they are. */
 static uint32_t filter_stage(void *ctx, const uint8_t *in, uint32_t count, uint32_t in_length,
@@ -70,8 +55,8 @@ static uint32_t filter_stage(void *ctx, const uint8_t *in, uint32_t count, uint3
 	if (kept == count)
 		return WEIR_STAGE_UNCHANGED; /* nothing to leave out: no copy */
 	for (uint32_t k = 0; k < kept; k++)
-		record_copy(out + (size_t)k * out_length, in + (size_t)kept_index[k] * in_length,
-			    in_length);
+		weir_record_copy(out + (size_t)k * out_length,
+				 in + (size_t)kept_index[k] * in_length, in_length);
 	return kept;
 }
 

@@ -576,6 +576,19 @@ static inline void add_to_cell(struct window_instance *w, const struct window_lo
 	}
 }
 
+/* One record whose (key, pane) @slot holds: to the late output, or into its cell.  @fate is
+ * the verdict of the last pane seen, renewed when the pane changes. */
+static inline void process_record(struct window_instance *w, const struct window_lookahead *slot,
+				  const uint8_t *record, struct pane_fate *fate)
+{
+	if (slot->pane != fate->pane)
+		*fate = pane_fate_of(w, slot->pane);
+	if (fate->late)
+		late_output(w, record, w->op->record_length);
+	else
+		add_to_cell(w, slot, record, fate->reemit);
+}
+
 /* A cells table this small stays cached: its records are looked up one by one, without the
  * lookahead's ring and its second prefetch, which would only cost here. */
 #define WINDOW_DIRECT_BYTES_MAX (256u << 10)
@@ -590,12 +603,7 @@ static void process_direct(struct window_instance *w, const uint8_t *records, ui
 		const uint8_t *record = records + (size_t)i * op->record_length;
 		if (i > 0)
 			lookahead_prepare(w, record, slot);
-		if (slot->pane != fate.pane)
-			fate = pane_fate_of(w, slot->pane);
-		if (fate.late)
-			late_output(w, record, op->record_length);
-		else
-			add_to_cell(w, slot, record, fate.reemit);
+		process_record(w, slot, record, &fate);
 	}
 }
 
@@ -621,12 +629,7 @@ static void window_process(void *instance, const uint8_t *records, uint32_t coun
 		if (i + half < count)
 			weir_table_prefetch_entry(w->cells,
 						  w->lookahead[(i + half) % WINDOW_LOOKAHEAD].hash);
-		if (slot->pane != fate.pane)
-			fate = pane_fate_of(w, slot->pane);
-		if (fate.late)
-			late_output(w, record, op->record_length);
-		else
-			add_to_cell(w, slot, record, fate.reemit);
+		process_record(w, slot, record, &fate);
 		if (i + WINDOW_LOOKAHEAD < count)
 			lookahead_prepare(w, record + (size_t)WINDOW_LOOKAHEAD * op->record_length,
 					  &w->lookahead[i % WINDOW_LOOKAHEAD]);
