@@ -31,9 +31,11 @@
  *          per-(window, campaign) counts must have equal digests, else the bench fails.
  *          Both rates are events / seconds with the events' generation excluded.  The header
  *          also gives the memory-bandwidth ceiling for YSB's 78-byte records.
- *   nexmark-q0, nexmark-q1, nexmark-q2, shuffle-tax  in-memory jobs whose engine runs to
- *          the end of --events events, described in bench/nexmark.c and bench/shuffle.c;
- *          their entries come from bench/workloads.h.
+ *   nexmark-q0, -q1, -q2, -q5, -q7, -q8, shuffle-tax, checkpoint  in-memory or generated
+ *          jobs whose engine runs to the end of --events events, described in
+ *          bench/nexmark.c, bench/nexmark_windowed.c, bench/shuffle.c and bench/checkpoint.c;
+ *          their entries come from bench/workloads.h.  A workload with a published
+ *          reference rate (q5/q7/q8: Flink's per core) also reports weir per worker over it.
  *
  * Captures: net_pcap's infinite_rx keeps every frame of the file in mbufs of the port's pool;
  * weir's DPDK source gives a queue 32767 mbufs, so the bench replays at most --max-frames
