@@ -507,18 +507,26 @@ static int plan_range(const struct weir_csv_source *source, uint32_t index, uint
 	return rc;
 }
 
+/* plan_range with a scan buffer of its own from @arena.  Returns: 0, -ENOMEM or plan_range's. */
+static int planned_range(const struct weir_csv_source *source, uint32_t index, uint32_t count,
+			 unsigned arena, uint64_t *begin, uint64_t *end)
+{
+	char *scratch = weir_mem_alloc(CSV_SCAN_WINDOW, 64, arena);
+	if (scratch == NULL)
+		return -ENOMEM;
+	int rc = plan_range(source, index, count, scratch, begin, end);
+	weir_mem_free(scratch, arena);
+	return rc;
+}
+
 static int csv_open(void *ctx, uint32_t partition, uint32_t partition_count, unsigned arena,
 		    void **partition_out)
 {
 	const struct weir_csv_source *source = ctx;
 	WEIR_VERIFY(source != NULL && partition_out != NULL);
 	WEIR_VERIFY(partition < partition_count);
-	char *scratch = weir_mem_alloc(CSV_SCAN_WINDOW, 64, arena);
-	if (scratch == NULL)
-		return -ENOMEM;
 	uint64_t begin, end;
-	int rc = plan_range(source, partition, partition_count, scratch, &begin, &end);
-	weir_mem_free(scratch, arena);
+	int rc = planned_range(source, partition, partition_count, arena, &begin, &end);
 	if (rc != 0)
 		return rc;
 	return open_range(source, begin, end, partition, partition_count, arena, partition_out);
@@ -556,12 +564,8 @@ static int csv_open_split(void *ctx, const struct weir_split *split, uint32_t in
 	}
 	/* Where the plan began this split: elsewhere, the lines before were read by a run before
 	 * a checkpoint, and this run's line numbers would not be the file's. */
-	char *scratch = weir_mem_alloc(CSV_SCAN_WINDOW, 64, arena);
-	if (scratch == NULL)
-		return -ENOMEM;
 	uint64_t planned_begin, planned_end;
-	int rc = plan_range(source, index, count, scratch, &planned_begin, &planned_end);
-	weir_mem_free(scratch, arena);
+	int rc = planned_range(source, index, count, arena, &planned_begin, &planned_end);
 	if (rc == 0)
 		rc = open_range(source, split->begin, split->end, index, count, arena,
 				partition_out);

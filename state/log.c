@@ -1068,6 +1068,22 @@ struct log_replay {
 	size_t error_length;
 };
 
+/* Starts a walk over shard @shard's segments under @dir: @replay calls @fn with @ctx and
+ * reports into @error; @shard_path gets the shard's folder.  Returns: 0, or -ENAMETOOLONG
+ * (said in @error). */
+static int replay_init(struct log_replay *replay, char *shard_path, size_t capacity,
+		       const char *dir, uint32_t shard, weir_log_visit_fn *fn, void *ctx,
+		       char *error, size_t error_length)
+{
+	*replay = (struct log_replay){.fn = fn, .ctx = ctx, .error = error,
+				      .error_length = error_length};
+	if (shard_path_make(shard_path, capacity, dir, shard) < 0) {
+		weir_message_set(error, error_length, "state dir path too long: %s", dir);
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
 /* Says what is wrong with the record at @offset.  Returns: -EBADMSG. */
 __attribute__((format(printf, 3, 4))) static int corrupt(const struct log_replay *replay,
 							 uint64_t offset, const char *format,
@@ -1282,12 +1298,10 @@ int weir_log_replay(const char *dir, uint32_t shard, const struct weir_log_posit
 		return -EINVAL;
 	}
 	char shard_path[PATH_MAX];
-	if (shard_path_make(shard_path, sizeof(shard_path), dir, shard) < 0) {
-		weir_message_set(error, error_length, "state dir path too long: %s", dir);
+	struct log_replay replay;
+	if (replay_init(&replay, shard_path, sizeof(shard_path), dir, shard, fn, ctx, error,
+			error_length) != 0)
 		return -ENAMETOOLONG;
-	}
-	struct log_replay replay = {.fn = fn, .ctx = ctx, .error = error,
-				    .error_length = error_length};
 	struct log_reader reader = {.fd = -1};
 	int rc = 0;
 	for (uint64_t s = position->first_segment; s <= position->end_segment && rc == 0; s++) {
@@ -1449,12 +1463,10 @@ int weir_log_read_tail(const char *dir, uint32_t shard, uint64_t segment, uint64
 		return -EINVAL;
 	}
 	char shard_path[PATH_MAX];
-	if (shard_path_make(shard_path, sizeof(shard_path), dir, shard) < 0) {
-		weir_message_set(error, error_length, "state dir path too long: %s", dir);
+	struct log_replay replay;
+	if (replay_init(&replay, shard_path, sizeof(shard_path), dir, shard, fn, ctx, error,
+			error_length) != 0)
 		return -ENAMETOOLONG;
-	}
-	struct log_replay replay = {.fn = fn, .ctx = ctx, .error = error,
-				    .error_length = error_length};
 	struct log_reader reader = {.fd = -1};
 	int rc = tail_name(&replay, shard_path, segment);
 	if (rc == 0)

@@ -260,6 +260,26 @@ static void late_counters_reach_the_job(void **state)
 	weir_job_destroy(fx.job);
 }
 
+/* A job over ts, card, amount:f64, n:i64 keyed by card, windowed with @weight_column. */
+static struct weir_job *weighted_job(const char *weight_column, int *window_rc)
+{
+	struct weir_job *job = NULL;
+	struct weir_job_options options;
+	weir_job_options_init(&options);
+	assert_int_equal(weir_job_create(&job, &options), 0);
+	assert_int_equal(weir_job_source_generator(job, "ts:i64,card:str16,amount:f64,n:i64",
+						   unused_generate, NULL, 0),
+			 0);
+	assert_int_equal(weir_job_key_by(job, "card"), 0);
+	struct weir_window_spec spec = {.time_column = "ts",
+					.allowed_lateness = 5,
+					.aggregates = "sum:n=events",
+					.weight_column = weight_column};
+	assert_int_equal(weir_window_spec_parse(&spec, "tumbling:10"), 0);
+	*window_rc = weir_job_window(job, &spec);
+	return job;
+}
+
 /* Records that stand for several events (weight_column, as flows' merged conversation rows):
  * the late, re-emitted and refused counts add their weights, not 1; a weight column that is
  * not an integer is refused. */
@@ -269,28 +289,12 @@ static void weighted_records_count_their_events(void **state)
 	memset(&fx, 0, sizeof(fx));
 	memset(&out_rows, 0, sizeof(out_rows));
 	memset(&late_rows, 0, sizeof(late_rows));
-	struct weir_job_options options;
-	weir_job_options_init(&options);
-	assert_int_equal(weir_job_create(&fx.job, &options), 0);
-	assert_int_equal(weir_job_source_generator(fx.job, "ts:i64,card:str16,amount:f64,n:i64",
-						   unused_generate, NULL, 0),
-			 0);
-	assert_int_equal(weir_job_key_by(fx.job, "card"), 0);
-	struct weir_window_spec spec = {.time_column = "ts",
-					.allowed_lateness = 5,
-					.aggregates = "sum:n=events",
-					.weight_column = "amount"};
-	assert_int_equal(weir_window_spec_parse(&spec, "tumbling:10"), 0);
-	assert_int_equal(weir_job_window(fx.job, &spec), -EINVAL);
+	int rc = 0;
+	fx.job = weighted_job("amount", &rc);
+	assert_int_equal(rc, -EINVAL);
 	weir_job_destroy(fx.job);
-
-	assert_int_equal(weir_job_create(&fx.job, &options), 0);
-	assert_int_equal(weir_job_source_generator(fx.job, "ts:i64,card:str16,amount:f64,n:i64",
-						   unused_generate, NULL, 0),
-			 0);
-	assert_int_equal(weir_job_key_by(fx.job, "card"), 0);
-	spec.weight_column = "n";
-	assert_int_equal(weir_job_window(fx.job, &spec), 0);
+	fx.job = weighted_job("n", &rc);
+	assert_int_equal(rc, 0);
 	capture_open_keyed(fx.job, &out_rows, &late_rows, &fx.out, fx.out_buffer, &fx.late,
 			   fx.late_buffer, &fx.instance);
 	const struct weir_schema *schema = &fx.job->exchange_schema;
