@@ -63,6 +63,11 @@ struct weir_sink_vtable {
 	/* Main thread, once, after the workers stopped and their output was polled: a sink
 	 * that holds rows back (top-k) writes them now.  May be NULL. */
 	void (*end)(void *ctx);
+	/* Worker: every row of a window ending at or before @final_end has been written, and
+	 * the keyed operator will emit no more of them (its clock passed their end and their
+	 * allowed lateness), so a sink that holds rows back per window may let those go while
+	 * the job runs.  Called often (every clock step); may be NULL. */
+	void (*progress)(void *instance, int64_t final_end);
 
 	/* Exactly-once (a job with a state dir).  NULL in a sink that cannot take part; such
 	 * a job is refused.  Output of epoch n is what a worker wrote between barriers n-1
@@ -81,6 +86,15 @@ struct weir_sink_vtable {
 	 * Returns: 0 or -errno. */
 	int (*publish)(void *ctx, uint64_t epoch);
 };
+
+/* Hands @emitter's rows to its sink, then says that windows ending at or before @final_end
+ * are complete (see weir_sink_vtable.progress).  Context: the emitter's worker. */
+static inline void weir_emitter_progress(struct weir_emitter *emitter, int64_t final_end)
+{
+	weir_emitter_flush(emitter);
+	if (emitter->sink != NULL && emitter->sink->progress != NULL)
+		emitter->sink->progress(emitter->sink_instance, final_end);
+}
 
 /* A stateless step fused into the source's stage: transforms @count records of @in_length
  * bytes into records of the step's output schema.  @out may not alias @in.

@@ -21,10 +21,16 @@
 #define SINK_MIN_COLUMNS_MAX 4u /* columns named by weir_sink_options.min_column */
 #define SINK_CHUNK_BYTES (64u * 1024u)
 #define SINK_CHUNKS_PER_WORKER 8u
+/* Top-k: a worker tells the main thread how far its windows are complete at most this
+ * often (a chunk each time, rows or not): windows are written within about this much time
+ * of their last worker's clock passing them, and the workers' clock steps, thousands a
+ * second, do not each cost a chunk. */
+#define SINK_PROGRESS_INTERVAL_NS (20u * 1000u * 1000u)
 
 struct sink_chunk {
 	uint32_t length;
 	uint64_t epoch; /* staged mode: the checkpoint epoch its rows belong to */
+	int64_t final_end; /* top-k: its worker's windows ending by this are complete */
 	char data[SINK_CHUNK_BYTES];
 };
 
@@ -45,6 +51,9 @@ struct sink_worker {
 	uint8_t *local_rows; /* top_k rows */
 	uint32_t local_count;
 	int64_t local_window; /* window_start of local_rows */
+	int64_t final_end;	     /* the latest weir_sink_vtable.progress */
+	int64_t final_end_sent;	     /* what the last chunk sent said */
+	uint64_t final_end_sent_ns; /* when */
 };
 
 struct text_sink {
@@ -60,7 +69,8 @@ struct text_sink {
 	uint64_t waits; /* times a worker found every chunk with the writer (folded at close) */
 	_Atomic(struct sink_worker *) workers[WEIR_WORKERS_MAX];
 	/* Top-K mode (top_k > 0): workers pass raw rows; the main thread keeps, per window, the
-	 * top_k rows with the largest rank column and writes them when the run ends. */
+	 * top_k rows with the largest rank column and writes them once every worker completed
+	 * the window (weir_sink_vtable.progress), or when the run ends. */
 	uint32_t top_k;
 	uint32_t rank_offset;   /* i64 column ranked on */
 	/* Rows with any of the min columns below min_value are not written (a HAVING clause). */
@@ -68,6 +78,11 @@ struct text_sink {
 	uint32_t min_column_count;
 	int64_t min_value;
 	uint32_t window_offset; /* i64 column naming the window */
+	/* Windows are written while the job runs once every worker's windows ending by theirs
+	 * are complete (weir_sink_vtable.progress); the rest at the end. */
+	uint32_t window_end_offset;
+	int64_t worker_final_end[WEIR_WORKERS_MAX]; /* main: from each worker's last chunk */
+	int64_t written_end; /* main: windows ending by this are written (and gone) */
 	struct topk_window *windows;
 	uint32_t window_count;
 	uint32_t window_capacity;
@@ -80,7 +95,7 @@ struct text_sink {
 };
 
 struct topk_window {
-	int64_t start;
+	int64_t start, end;
 	uint32_t count;
 	uint8_t *rows; /* top_k rows */
 };
@@ -311,6 +326,9 @@ static int sink_open(void *ctx, uint32_t worker_id, unsigned arena, void **insta
 		}
 		worker->local_window = INT64_MIN;
 	}
+	worker->final_end = INT64_MIN;
+	worker->final_end_sent = INT64_MIN;
+	worker->final_end_sent_ns = 0;
 	worker->sink = sink;
 	worker->arena = arena;
 	worker->epoch = sink->first_epoch;
@@ -333,6 +351,11 @@ static int sink_open(void *ctx, uint32_t worker_id, unsigned arena, void **insta
 static void chunk_send(struct sink_worker *worker)
 {
 	worker->current->epoch = worker->epoch;
+	/* Every row of a window ending by final_end was written before now: in this chunk
+	 * or an earlier one. */
+	worker->current->final_end = worker->final_end;
+	worker->final_end_sent = worker->final_end;
+	worker->final_end_sent_ns = weir_clock_ns();
 	uint32_t sent = weir_ring_enqueue_burst_spsc(&worker->to_main,
 						     (void *const *)&worker->current, 1);
 	/* to_main has a slot for every chunk this worker owns. */
@@ -452,6 +475,19 @@ static void sink_finish(void *instance)
 		chunk_send(worker);
 }
 
+static void sink_progress(void *instance, int64_t final_end)
+{
+	struct sink_worker *worker = instance;
+	const struct text_sink *sink = worker->sink;
+	WEIR_ASSERT(final_end >= worker->final_end);
+	worker->final_end = final_end;
+	if (sink->top_k == 0 || final_end == worker->final_end_sent)
+		return;
+	if (weir_clock_ns() - worker->final_end_sent_ns < SINK_PROGRESS_INTERVAL_NS)
+		return;
+	chunk_send(worker);
+}
+
 static void sink_write_all(struct text_sink *sink, const char *data, size_t length)
 {
 	if (sink->error[0] != '\0')
@@ -472,7 +508,7 @@ static void sink_write_all(struct text_sink *sink, const char *data, size_t leng
 	}
 }
 
-static struct topk_window *topk_window_for(struct text_sink *sink, int64_t start)
+static struct topk_window *topk_window_for(struct text_sink *sink, int64_t start, int64_t end)
 {
 	for (uint32_t w = sink->window_count; w-- > 0;) {
 		if (sink->windows[w].start == start)
@@ -493,6 +529,7 @@ static struct topk_window *topk_window_for(struct text_sink *sink, int64_t start
 	if (window->rows == NULL)
 		return NULL;
 	window->start = start;
+	window->end = sink->window_end_offset != UINT32_MAX ? end : INT64_MAX;
 	window->count = 0;
 	sink->window_count++;
 	return window;
@@ -502,7 +539,19 @@ static struct topk_window *topk_window_for(struct text_sink *sink, int64_t start
 static void topk_offer(struct text_sink *sink, const uint8_t *row)
 {
 	const uint32_t length = sink->schema.record_length;
-	struct topk_window *window = topk_window_for(sink, row_i64(row, sink->window_offset));
+	int64_t end = sink->window_end_offset != UINT32_MAX
+			      ? row_i64(row, sink->window_end_offset)
+			      : INT64_MAX;
+	if (end <= sink->written_end) {
+		/* The operator said this window was complete (progress): a broken promise,
+		 * reported rather than written twice or dropped unseen. */
+		snprintf(sink->error, sizeof(sink->error),
+			 "top-k of %s: a row of the window ending at %lld came after that window "
+			 "was written", sink->path, (long long)end);
+		return;
+	}
+	struct topk_window *window =
+		topk_window_for(sink, row_i64(row, sink->window_offset), end);
 	if (window == NULL) {
 		snprintf(sink->error, sizeof(sink->error), "top-k of %s: out of memory",
 			 sink->path);
@@ -526,11 +575,14 @@ static int compare_rows_ranked(const void *a, const void *b)
 	return topk_order(sink_rank_offset, sink_row_length, a, b);
 }
 
-/* Main thread, after the last rows arrived: every window's top rows, in window order. */
-static void sink_end(void *ctx)
+/* Main thread: writes the top rows of every window ending at or before @limit, in window
+ * order (ranked within each), and lets them go. */
+static void topk_write_windows(struct text_sink *sink, int64_t limit)
 {
-	struct text_sink *sink = ctx;
-	if (sink->top_k == 0)
+	uint32_t ready = 0;
+	for (uint32_t w = 0; w < sink->window_count; w++)
+		ready += sink->windows[w].end <= limit;
+	if (ready == 0)
 		return;
 	const uint32_t length = sink->schema.record_length;
 	char *line = weir_mem_alloc(sink->row_length_max, 8, WEIR_MEM_ARENA_DEFAULT);
@@ -539,21 +591,57 @@ static void sink_end(void *ctx)
 			 sink->path);
 		return;
 	}
+	/* Windows of one size end in the order they start: the ready ones sort first. */
 	qsort(sink->windows, sink->window_count, sizeof(*sink->windows), compare_windows);
 	sink_rank_offset = sink->rank_offset;
 	sink_row_length = length;
-	for (uint32_t w = 0; w < sink->window_count; w++) {
-		struct topk_window *window = &sink->windows[w];
+	uint32_t written = 0;
+	while (written < sink->window_count && sink->windows[written].end <= limit) {
+		struct topk_window *window = &sink->windows[written];
 		qsort(window->rows, window->count, length, compare_rows_ranked);
 		for (uint32_t r = 0; r < window->count; r++) {
 			const uint8_t *row = window->rows + (size_t)r * length;
-			size_t written = sink->format == WEIR_FORMAT_CSV
-						 ? weir_format_csv(&sink->row_format, row, line)
-						 : weir_format_jsonl(&sink->row_format, row, line);
-			sink_write_all(sink, line, written);
+			size_t bytes = sink->format == WEIR_FORMAT_CSV
+					       ? weir_format_csv(&sink->row_format, row, line)
+					       : weir_format_jsonl(&sink->row_format, row, line);
+			sink_write_all(sink, line, bytes);
 		}
+		if (window->end > sink->written_end)
+			sink->written_end = window->end;
+		weir_mem_free(window->rows, WEIR_MEM_ARENA_DEFAULT);
+		written++;
 	}
+	WEIR_ASSERT(written == ready);
+	memmove(sink->windows, sink->windows + written,
+		sizeof(*sink->windows) * (sink->window_count - written));
+	sink->window_count -= written;
 	weir_mem_free(line, WEIR_MEM_ARENA_DEFAULT);
+}
+
+/* Main thread, while the workers run: the windows every worker has completed. */
+static void topk_write_completed(struct text_sink *sink)
+{
+	int64_t limit = INT64_MAX;
+	bool any = false;
+	for (uint32_t w = 0; w < WEIR_WORKERS_MAX; w++) {
+		/* Every worker registered before any of them ran (the job's start barrier), so
+		 * once a chunk came, none is missing here. */
+		if (atomic_load_explicit(&sink->workers[w], memory_order_acquire) == NULL)
+			continue;
+		any = true;
+		if (sink->worker_final_end[w] < limit)
+			limit = sink->worker_final_end[w];
+	}
+	if (any && limit != INT64_MIN)
+		topk_write_windows(sink, limit);
+}
+
+/* Main thread, after the last rows arrived: the top rows of every window not yet written. */
+static void sink_end(void *ctx)
+{
+	struct text_sink *sink = ctx;
+	if (sink->top_k > 0)
+		topk_write_windows(sink, INT64_MAX);
 }
 
 static void stage_chunk(struct text_sink *sink, const struct sink_chunk *chunk)
@@ -568,6 +656,7 @@ static uint32_t sink_poll_main(void *ctx)
 {
 	struct text_sink *sink = ctx;
 	uint32_t work = 0;
+	bool progressed = false;
 	for (uint32_t w = 0; w < WEIR_WORKERS_MAX; w++) {
 		struct sink_worker *worker =
 			atomic_load_explicit(&sink->workers[w], memory_order_acquire);
@@ -580,6 +669,9 @@ static uint32_t sink_poll_main(void *ctx)
 				for (uint32_t at = 0; at < chunk->length;
 				     at += sink->schema.record_length)
 					topk_offer(sink, (const uint8_t *)chunk->data + at);
+				WEIR_ASSERT(chunk->final_end >= sink->worker_final_end[w]);
+				sink->worker_final_end[w] = chunk->final_end;
+				progressed = true;
 			} else if (sink->stage != NULL) {
 				stage_chunk(sink, chunk);
 			} else {
@@ -591,6 +683,8 @@ static uint32_t sink_poll_main(void *ctx)
 			work++;
 		}
 	}
+	if (progressed)
+		topk_write_completed(sink);
 	return work;
 }
 
@@ -623,6 +717,7 @@ static const struct weir_sink_vtable text_sink_vtable = {
 	.close = sink_close,
 	.error = sink_error,
 	.end = sink_end,
+	.progress = sink_progress,
 };
 
 /* ---- staged mode: the sink's part of a checkpoint ---- */
@@ -793,6 +888,12 @@ static int attach_text_sink(struct weir_job *job, bool late,
 		rc = integer_column(job, schema, options->rank_column, &sink->rank_offset);
 		if (rc == 0)
 			rc = integer_column(job, schema, "window_start", &sink->window_offset);
+		int end_index = weir_schema_find(schema, "window_end");
+		sink->window_end_offset =
+			end_index >= 0 ? schema->fields[end_index].offset : UINT32_MAX;
+		sink->written_end = INT64_MIN;
+		for (uint32_t w = 0; w < WEIR_WORKERS_MAX; w++)
+			sink->worker_final_end[w] = INT64_MIN;
 		sink->top_k = options->top_k;
 		WEIR_VERIFY(schema->record_length <= SINK_CHUNK_BYTES);
 	}

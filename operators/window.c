@@ -762,7 +762,13 @@ static void window_advance(void *instance, int64_t watermark)
 	}
 	memmove(w->live, w->live + evicted, sizeof(int64_t) * (w->live_count - evicted));
 	w->live_count -= evicted;
-	weir_emitter_flush(w->out);
+	/* A window past its end and its allowed lateness emits nothing more: a sink that
+	 * ranks rows per window (top-k) may write it now. */
+	if (watermark != WEIR_WATERMARK_NONE)
+		weir_emitter_progress(w->out, saturating_add(watermark,
+							     -op->spec.allowed_lateness));
+	else
+		weir_emitter_flush(w->out);
 	weir_emitter_flush(w->late);
 }
 

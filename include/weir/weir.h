@@ -192,8 +192,10 @@ struct weir_sink_options {
 	const char *path;	 /* NULL or "-": standard output */
 	enum weir_format format;
 	/* > 0: only the top_k rows of each window by rank_column (an integer output column),
-	 * written when the run ends; the larger rank first, ties in the order of the rows'
-	 * bytes, so the same rows win whatever the worker count. */
+	 * written once every worker's clock passed the window's end and allowed lateness
+	 * (within about 20 ms of that; the rest when the run ends); the larger rank first,
+	 * ties in the order of the rows' bytes, so the same rows win whatever the worker
+	 * count.  Windows are written in order, each once.  With a state dir: refused. */
 	uint32_t top_k;
 	const char *rank_column;
 	/* Non-NULL: only rows whose integer columns named here ("bytes", or up to 4 as
