@@ -14,9 +14,10 @@
  * - The queries, as weir jobs:
  *   q5 (hot items): key_by auction, count per 10 s window sliding every 2 s, and per window
  *      the auction with the most bids (a top-1 sink on the count).
- *   q7 (highest bid): key_by auction, max price per 10 s tumbling window, and per window the
- *      highest (a top-1 sink on the max): the auction and price of the window's highest bid
- *      (Flink's q7 also gives the bidder and time; an aggregate keeps no arg-max here).
+ *   q7 (highest bid): key_by auction, per 10 s tumbling window the max price and the bidder
+ *      who bid it (max_by:bidder:price; equal prices: the larger bidder), and per window the
+ *      highest (a top-1 sink on the max): the auction, price and bidder of the window's
+ *      highest bid (Flink's q7 also gives its time).
  *   q8 (monitor new users): persons and auctions keyed by person id / seller, per 10 s
  *      tumbling window the persons and the auctions of each id, and only ids with both (a
  *      sink keeping rows with persons >= 1 and auctions >= 1): the persons who registered and
@@ -34,8 +35,9 @@
  * - Baseline (this process): the same first events in the same layout, made once; each pass
  *   computes the query with hand-written tables (q5: per 2 s pane an open-addressing table
  *   auction -> bids, five panes merged when a window closes; q7: a running maximum per
- *   window; q8: per window a table id -> persons, auctions), in passes until NW_BASELINE_NS
- *   has gone by.  The first pass's digest must equal the engine's (bench.c compares them). */
+ *   window, with its bidder; q8: per window a table id -> persons, auctions), in passes
+ *   until NW_BASELINE_NS has gone by.  The first pass's digest must equal the engine's
+ *   (bench.c compares them). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -77,7 +79,7 @@ struct nw_seller_layout {
 /* What each query's output rows are digested on: these integer columns, in this order. */
 static const char *const nw_columns[3][NW_COLUMNS_MAX] = {
 	[NW_Q5] = {"window_start", "auction", "bids", NULL},
-	[NW_Q7] = {"window_start", "auction", "price", NULL},
+	[NW_Q7] = {"window_start", "auction", "price", "bidder"},
 	[NW_Q8] = {"window_start", "id", "persons", "auctions"},
 };
 
@@ -341,28 +343,35 @@ static void nw_q7_pass(const struct nw_state *state, struct nw_result *result)
 {
 	const struct nexmark_bid_layout *layout = &state->bids;
 	const uint32_t length = layout->record_length;
-	int64_t window = INT64_MIN, best = -1, best_auction = 0;
+	int64_t window = INT64_MIN, best = -1, best_auction = 0, best_bidder = 0;
 	for (uint64_t i = 0; i < state->count; i++) {
 		const uint8_t *record = state->records + i * length;
 		int64_t w = nexmark_get_i64(record, layout->date_time) / NW_WINDOW_MS;
 		if (w != window) {
 			if (window != INT64_MIN) {
-				const int64_t row[] = {window * NW_WINDOW_MS, best_auction, best};
-				nw_add_row(result, row, 3);
+				const int64_t row[] = {window * NW_WINDOW_MS, best_auction, best,
+						       best_bidder};
+				nw_add_row(result, row, 4);
 			}
 			window = w;
 			best = -1;
 		}
 		int64_t price = nexmark_get_i64(record, layout->price);
 		int64_t auction = nexmark_get_i64(record, layout->auction);
+		int64_t bidder = nexmark_get_i64(record, layout->bidder);
+		/* The engine's rules: the top-k sink's between auctions (the auction whose bytes
+		 * compare lower), max_by's within one (the larger bidder). */
 		if (price > best || (price == best && nw_bytes_before(auction, best_auction))) {
 			best = price;
 			best_auction = auction;
+			best_bidder = bidder;
+		} else if (price == best && auction == best_auction && bidder > best_bidder) {
+			best_bidder = bidder;
 		}
 	}
 	if (window != INT64_MIN) {
-		const int64_t row[] = {window * NW_WINDOW_MS, best_auction, best};
-		nw_add_row(result, row, 3);
+		const int64_t row[] = {window * NW_WINDOW_MS, best_auction, best, best_bidder};
+		nw_add_row(result, row, 4);
 	}
 }
 
@@ -468,7 +477,7 @@ static int nw_run(enum nw_query query, uint32_t workers, uint64_t events, const 
 			window.aggregates = "count=bids";
 			sink.rank_column = "bids";
 		} else {
-			window.aggregates = "max:price=price";
+			window.aggregates = "max:price=price,max_by:bidder:price=bidder";
 			sink.rank_column = "price";
 		}
 		sink.top_k = 1;

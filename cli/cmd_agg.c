@@ -38,7 +38,8 @@ static void agg_usage(FILE *stream)
 	fprintf(stream,
 		"usage: weir agg --input FILE.csv --schema 'ts:i64,card:str,amount:f64' --time ts\n"
 		"         --key COL[,COL...] --window tumbling:SIZE | sliding:SIZE,SLIDE\n"
-		"         --agg count,sum:COL,min:COL,max:COL,avg:COL\n"
+		"         --agg count,sum:COL,min:COL,max:COL,avg:COL,distinct:COL,\n"
+		"               max_by:COL:ORDER (COL of the largest ORDER)\n"
 		"       [--out-of-orderness N] [--lateness N] [--workers N] [--cores LIST]\n"
 		"       [--out FILE] [--format jsonl|csv] [--late-out FILE]\n"
 		"       [--idle-timeout MS] [--state-budget MIB] [--ring-slots N] [--batch N]\n"

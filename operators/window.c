@@ -17,13 +17,14 @@
 
 #define WINDOW_AGGS_MAX 16u
 #define WINDOW_COLUMNS_MAX 8u
+#define WINDOW_MAX_BYS_MAX 4u
 #define WINDOW_DISTINCTS_MAX 4u
 /* Records hashed, and their index slots prefetched, ahead of their lookup; their entries are
  * prefetched WINDOW_LOOKAHEAD / 2 records ahead, once the index slot is in (a power of two). */
 #define WINDOW_LOOKAHEAD 32u
 #define WINDOW_PANE_DIR_BUDGET (64u << 20)
 
-enum agg_kind { AGG_COUNT, AGG_SUM, AGG_MIN, AGG_MAX, AGG_AVG, AGG_DISTINCT };
+enum agg_kind { AGG_COUNT, AGG_SUM, AGG_MIN, AGG_MAX, AGG_AVG, AGG_DISTINCT, AGG_MAX_BY };
 
 union agg_value {
 	int64_t i;
@@ -44,14 +45,20 @@ struct distinct_column {
 	bool is_string;
 };
 
+/* max_by: the payload column's value in the record with the largest order column (ties: the
+ * largest payload, so the result does not depend on the order records arrive in). */
+struct max_by_column {
+	struct agg_column payload, order;
+};
+
 struct agg_output {
 	enum agg_kind kind;
-	uint32_t column;     /* index into columns[] or distincts[] (not for count) */
+	uint32_t column;     /* index into columns[], distincts[] or max_bys[] (not for count) */
 	uint32_t out_offset; /* in the output row */
 };
 
-/* Value of a (key, pane) entry: count, then sum/min/max per column, then one HyperLogLog per
- * distinct column. */
+/* Value of a (key, pane) entry: count, then sum/min/max per column, then order/payload/has
+ * per max_by, then one HyperLogLog per distinct column. */
 struct cell {
 	uint32_t dirty; /* changed since the last checkpoint; its id is in the dirty list */
 	uint32_t unused; /* keeps count 8-aligned */
@@ -84,6 +91,8 @@ struct window_op {
 	uint32_t column_count;
 	struct distinct_column distincts[WINDOW_DISTINCTS_MAX];
 	uint32_t distinct_count;
+	struct max_by_column max_bys[WINDOW_MAX_BYS_MAX];
+	uint32_t max_by_count;
 	struct agg_output outputs[WINDOW_AGGS_MAX];
 	uint32_t output_count;
 	uint32_t cell_length;
@@ -160,9 +169,42 @@ static int64_t pane_first_window(const struct window_op *op, int64_t p)
 	return -weir_floor_div(-numerator, op->spec.slide); /* ceil */
 }
 
+/* max_by @m's three values: the order column's best, its payload, and whether it has one. */
+static union agg_value *cell_max_by(const struct window_op *op, const struct cell *cell,
+				    uint32_t m)
+{
+	return (union agg_value *)&cell->values[3 * op->column_count + 3 * m];
+}
+
 static uint8_t *cell_sketch(const struct window_op *op, const struct cell *cell, uint32_t d)
 {
-	return (uint8_t *)&cell->values[3 * op->column_count] + (size_t)d * WEIR_HLL_REGISTERS;
+	return (uint8_t *)&cell->values[3 * (op->column_count + op->max_by_count)] +
+	       (size_t)d * WEIR_HLL_REGISTERS;
+}
+
+/* @a > @b as values of @type. */
+static bool value_greater(enum weir_type type, union agg_value a, union agg_value b)
+{
+	if (type == WEIR_TYPE_F64)
+		return a.f > b.f;
+	if (type == WEIR_TYPE_U64)
+		return a.u > b.u;
+	return a.i > b.i;
+}
+
+/* Takes (@order, @payload) into max_by @column's values @v if it goes first: the larger
+ * order, then the larger payload. */
+static void max_by_offer(const struct max_by_column *column, union agg_value *v,
+			 union agg_value order, union agg_value payload)
+{
+	bool first = v[2].u == 0 || value_greater(column->order.type, order, v[0]) ||
+		     (!value_greater(column->order.type, v[0], order) &&
+		      value_greater(column->payload.type, payload, v[1]));
+	if (first) {
+		v[0] = order;
+		v[1] = payload;
+		v[2].u = 1;
+	}
 }
 
 static void cell_reset(const struct window_op *op, struct cell *cell)
@@ -187,6 +229,8 @@ static void cell_reset(const struct window_op *op, struct cell *cell)
 			v[2].i = INT64_MIN;
 		}
 	}
+	for (uint32_t m = 0; m < op->max_by_count; m++)
+		cell_max_by(op, cell, m)[2].u = 0;
 }
 
 static inline void cell_add_record(const struct window_op *op, struct cell *cell,
@@ -217,6 +261,13 @@ static inline void cell_add_record(const struct window_op *op, struct cell *cell
 			v[2].i = x.i > v[2].i ? x.i : v[2].i;
 		}
 	}
+	for (uint32_t m = 0; m < op->max_by_count; m++) {
+		const struct max_by_column *column = &op->max_bys[m];
+		union agg_value order, payload;
+		memcpy(&order, record + column->order.offset, sizeof(order));
+		memcpy(&payload, record + column->payload.offset, sizeof(payload));
+		max_by_offer(column, cell_max_by(op, cell, m), order, payload);
+	}
 }
 
 static void cell_merge(const struct window_op *op, struct cell *into, const struct cell *from)
@@ -241,6 +292,11 @@ static void cell_merge(const struct window_op *op, struct cell *into, const stru
 			a[2].i = b[2].i > a[2].i ? b[2].i : a[2].i;
 		}
 	}
+	for (uint32_t m = 0; m < op->max_by_count; m++) {
+		const union agg_value *b = cell_max_by(op, from, m);
+		if (b[2].u != 0)
+			max_by_offer(&op->max_bys[m], cell_max_by(op, into, m), b[0], b[1]);
+	}
 }
 
 static void emit_row(struct window_instance *w, int64_t start, const uint8_t *key,
@@ -262,6 +318,12 @@ static void emit_row(struct window_instance *w, int64_t start, const uint8_t *ke
 						: (int64_t)weir_hll_estimate(
 							  cell_sketch(op, cell, out->column));
 			memcpy(row + out->out_offset, &count, 8);
+			continue;
+		}
+		if (out->kind == AGG_MAX_BY) {
+			const union agg_value *v = cell_max_by(op, cell, out->column);
+			WEIR_ASSERT(v[2].u != 0); /* count > 0: some record offered its payload */
+			memcpy(row + out->out_offset, &v[1], 8);
 			continue;
 		}
 		const union agg_value *v = &cell->values[3 * out->column];
@@ -1116,10 +1178,47 @@ static int distinct_slot(struct window_op *op, struct weir_job *job,
 	return 0;
 }
 
+/* max_by:PAYLOAD:ORDER (@spec is "PAYLOAD:ORDER"): both numeric columns. */
+static int max_by_slot(struct window_op *op, struct weir_job *job,
+		       const struct weir_schema *schema, const char *spec, uint32_t *slot)
+{
+	char payload[WEIR_FIELD_NAME_MAX];
+	const char *colon = strchr(spec, ':');
+	if (colon == NULL || colon == spec || (size_t)(colon - spec) >= sizeof(payload))
+		return weir_job_fail(job, -EINVAL, "aggregate 'max_by:%s': expected "
+				     "max_by:PAYLOAD:ORDER (PAYLOAD of the record with the largest "
+				     "ORDER)", spec);
+	memcpy(payload, spec, (size_t)(colon - spec));
+	payload[colon - spec] = '\0';
+	if (op->max_by_count == WINDOW_MAX_BYS_MAX)
+		return weir_job_fail(job, -E2BIG, "window: more than %u max_by aggregates",
+				     WINDOW_MAX_BYS_MAX);
+	struct max_by_column *column = &op->max_bys[op->max_by_count];
+	const char *names[2] = {payload, colon + 1};
+	struct agg_column *parts[2] = {&column->payload, &column->order};
+	for (int k = 0; k < 2; k++) {
+		int index = weir_schema_find(schema, names[k]);
+		if (index < 0)
+			return weir_job_fail(job, -ENOENT, "aggregate column '%s' is not in "
+					     "the schema", names[k]);
+		const struct weir_field *field = &schema->fields[index];
+		if (field->type != WEIR_TYPE_I64 && field->type != WEIR_TYPE_U64 &&
+		    field->type != WEIR_TYPE_F64 && field->type != WEIR_TYPE_TS)
+			return weir_job_fail(job, -EINVAL,
+					     "max_by column '%s' is %s, not a number", names[k],
+					     weir_type_name(field->type));
+		parts[k]->offset = field->offset;
+		parts[k]->type = field->type;
+	}
+	*slot = op->max_by_count++;
+	return 0;
+}
+
 static int parse_one_aggregate(struct window_op *op, struct weir_job *job,
 			       const struct weir_schema *schema, char *item)
 {
-	static const char *const names[] = {"count", "sum", "min", "max", "avg", "distinct"};
+	static const char *const names[] = {"count", "sum", "min", "max", "avg", "distinct",
+					    "max_by"};
 	char *alias = strchr(item, '=');
 	if (alias != NULL)
 		*alias++ = '\0';
@@ -1127,7 +1226,7 @@ static int parse_one_aggregate(struct window_op *op, struct weir_job *job,
 	if (colon != NULL)
 		*colon = '\0';
 	int kind = -1;
-	for (int k = 0; k < 6; k++) {
+	for (int k = 0; k < 7; k++) {
 		if (strcmp(item, names[k]) == 0)
 			kind = k;
 	}
@@ -1135,7 +1234,8 @@ static int parse_one_aggregate(struct window_op *op, struct weir_job *job,
 	    (alias != NULL && alias[0] == '\0'))
 		return weir_job_fail(job, -EINVAL,
 				     "aggregate '%s': expected count, sum:COL, min:COL, max:COL, "
-				     "avg:COL or distinct:COL, each optionally followed by =NAME",
+				     "avg:COL, distinct:COL or max_by:COL:ORDER_COL, each "
+				     "optionally followed by =NAME",
 				     item);
 	if (op->output_count == WINDOW_AGGS_MAX)
 		return weir_job_fail(job, -E2BIG, "window: more than %u aggregates",
@@ -1147,6 +1247,12 @@ static int parse_one_aggregate(struct window_op *op, struct weir_job *job,
 		int rc = distinct_slot(op, job, schema, colon + 1, &out->column);
 		if (rc != 0)
 			return rc;
+	} else if (kind == AGG_MAX_BY) {
+		int rc = max_by_slot(op, job, schema, colon + 1, &out->column);
+		if (rc != 0)
+			return rc;
+		type = op->max_bys[out->column].payload.type;
+		type = type == WEIR_TYPE_TS ? WEIR_TYPE_I64 : type;
 	} else if (kind != AGG_COUNT) {
 		int rc = column_slot(op, job, schema, colon + 1, &out->column);
 		if (rc != 0)
@@ -1159,8 +1265,12 @@ static int parse_one_aggregate(struct window_op *op, struct weir_job *job,
 		snprintf(name, sizeof(name), "%s", alias);
 	else if (kind == AGG_COUNT)
 		snprintf(name, sizeof(name), "count");
+	else if (kind == AGG_MAX_BY) /* max_by_bidder_price: "bidder" at the max "price" */
+		snprintf(name, sizeof(name), "max_by_%.*s", WEIR_FIELD_NAME_MAX, colon + 1);
 	else
 		snprintf(name, sizeof(name), "%s_%s", names[kind], colon + 1);
+	for (char *c = name; *c != '\0'; c++)
+		*c = *c == ':' ? '_' : *c;
 	if (strlen(name) >= WEIR_FIELD_NAME_MAX)
 		return weir_job_fail(job, -EINVAL, "aggregate name '%s' is too long", name);
 	int rc = add_output_field(op, job, name, type, 0, &out->out_offset);
@@ -1277,7 +1387,8 @@ static int window_configure(struct window_op *op, struct weir_job *job,
 	if (rc == 0)
 		rc = parse_aggregates(op, job, schema, spec->aggregates);
 	op->cell_length = (uint32_t)(sizeof(struct cell) +
-				     3 * sizeof(union agg_value) * op->column_count +
+				     3 * sizeof(union agg_value) *
+					     (op->column_count + op->max_by_count) +
 				     (size_t)op->distinct_count * WEIR_HLL_REGISTERS);
 	return rc;
 }

@@ -126,8 +126,10 @@ struct weir_window_spec {
 	int64_t size;		    /* event-time units */
 	int64_t slide;		    /* == size for tumbling */
 	int64_t allowed_lateness;   /* late events within this re-emit an updated row */
-	/* "count,sum:amount,min:amount,max:amount,avg:amount"; any of them may be renamed in the
-	 * output with =NAME ("count=packets,sum:length=bytes"). */
+	/* "count,sum:amount,min:amount,max:amount,avg:amount", "distinct:card" (HyperLogLog),
+	 * "max_by:merchant:amount" (merchant of the largest amount; ties: the larger merchant);
+	 * any of them may be renamed in the output with =NAME ("count=packets,sum:length=bytes").
+	 */
 	const char *aggregates;
 	/* NULL, or an integer column saying how many events each record stands for (records
 	 * merged before the window): the late, re-emitted and refused counts add it, not 1. */
@@ -136,7 +138,7 @@ struct weir_window_spec {
 
 /* Windows aligned at 0: [k*slide, k*slide + size).  Output rows: window_start, window_end,
  * the key columns, then the aggregates in the order given (count, sum_<col>, min_<col>,
- * max_<col>, avg_<col>, or the =NAME given). */
+ * max_<col>, avg_<col>, distinct_<col>, max_by_<col>_<order>, or the =NAME given). */
 int weir_job_window(struct weir_job *job, const struct weir_window_spec *spec);
 
 /* Parses "tumbling:SIZE" or "sliding:SIZE,SLIDE" into @spec's kind, size and slide. */

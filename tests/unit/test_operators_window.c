@@ -381,6 +381,33 @@ static void distinct_counts_approximately(void **state)
 	fixture_close();
 }
 
+/* max_by:ts:amount is the time of the largest amount; equal amounts go to the later time
+ * whatever order they came in, sliding windows merge their panes by the same rule, and a
+ * payload below the cell's initial values (a negative time) is still taken. */
+static void max_by_takes_the_payload_at_the_largest_order(void **state)
+{
+	(void)state;
+	static const struct {
+		int64_t ts;
+		double amount;
+	} events[] = {{1, 2.0}, {7, 5.0}, {3, 5.0}, {12, 4.0}, {-8, -1.0}};
+	for (int reversed = 0; reversed < 2; reversed++) {
+		fixture_open("sliding:10,5", 0, "max_by:ts:amount=ts_at_max,max:amount", 64);
+		for (int i = 0; i < 5; i++) {
+			int at = reversed ? 4 - i : i;
+			event(events[at].ts, events[at].ts < 0 ? "b" : "a", events[at].amount);
+		}
+		advance(INT64_MAX);
+		assert_int_equal(row_i64((uint32_t)find_row(-5, "a", 0), "ts_at_max"), 3);
+		assert_int_equal(row_i64((uint32_t)find_row(0, "a", 0), "ts_at_max"), 7);
+		assert_true(row_f64((uint32_t)find_row(0, "a", 0), "max_amount") == 5.0);
+		assert_int_equal(row_i64((uint32_t)find_row(5, "a", 0), "ts_at_max"), 7);
+		assert_int_equal(row_i64((uint32_t)find_row(10, "a", 0), "ts_at_max"), 12);
+		assert_int_equal(row_i64((uint32_t)find_row(-10, "b", 0), "ts_at_max"), -8);
+		fixture_close();
+	}
+}
+
 static int build_window(const char *window, const char *time, const char *aggregates,
 			int64_t lateness)
 {
@@ -430,6 +457,12 @@ static void bad_specs_are_errors(void **state)
 	assert_int_equal(build_window("tumbling:10", "ts", "distinct:card", 0), 0);
 	assert_int_equal(build_window("tumbling:10", "ts", "distinct:nope", 0), -ENOENT);
 	assert_int_equal(build_window("tumbling:10", "ts", "distinct", 0), -EINVAL);
+	assert_int_equal(build_window("tumbling:10", "ts", "max_by:ts:amount=at", 0), 0);
+	assert_int_equal(build_window("tumbling:10", "ts", "max_by:ts", 0), -EINVAL);
+	assert_int_equal(build_window("tumbling:10", "ts", "max_by::amount", 0), -EINVAL);
+	assert_int_equal(build_window("tumbling:10", "ts", "max_by:card:amount", 0), -EINVAL);
+	assert_int_equal(build_window("tumbling:10", "ts", "max_by:ts:card", 0), -EINVAL);
+	assert_int_equal(build_window("tumbling:10", "ts", "max_by:ts:nope", 0), -ENOENT);
 }
 
 /* ---- checkpoints ---- */
@@ -1071,6 +1104,7 @@ int main(void)
 		cmocka_unit_test(state_budget_refuses_and_counts),
 		cmocka_unit_test(bad_specs_are_errors),
 		cmocka_unit_test(distinct_counts_approximately),
+		cmocka_unit_test(max_by_takes_the_payload_at_the_largest_order),
 		cmocka_unit_test(restore_continues_exactly),
 		cmocka_unit_test(incremental_writes_changed_cells_once),
 		cmocka_unit_test(first_snapshot_writes_everything),
