@@ -175,12 +175,15 @@ static int port_configure(struct dpdk_source *source, uint32_t worker_count)
 		if (flag < 0)
 			source->timestamp_offset = -1;
 	}
-	rc = rte_eth_dev_configure(source->port, (uint16_t)queues, 1, &conf);
+	/* weir never sends, but some drivers (net_tap) want as many TX queues as RX queues. */
+	uint32_t tx_queues = queues <= info.max_tx_queues ? queues : 1;
+	rc = rte_eth_dev_configure(source->port, (uint16_t)queues, (uint16_t)tx_queues, &conf);
 	if (rc != 0)
 		return port_fail(source, rc, "configure");
 	int socket = rte_eth_dev_socket_id(source->port);
-	rc = rte_eth_tx_queue_setup(source->port, 0, 256, socket < 0 ? 0u : (unsigned)socket,
-				    NULL);
+	for (uint32_t q = 0; q < tx_queues && rc == 0; q++)
+		rc = rte_eth_tx_queue_setup(source->port, (uint16_t)q, 256,
+					    socket < 0 ? 0u : (unsigned)socket, NULL);
 	if (rc != 0)
 		return port_fail(source, rc, "TX queue");
 	source->queue_count = (uint16_t)queues;
