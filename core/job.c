@@ -362,7 +362,8 @@ static void job_supervise(struct weir_job *job)
 			nanosleep(&pause, NULL);
 			pause_ns = pause_ns < JOB_PAUSE_MAX_NS / 2 ? 2 * pause_ns
 								   : JOB_PAUSE_MAX_NS;
-			WEIR_ASSERT(pause_ns >= JOB_PAUSE_MIN_NS && pause_ns <= JOB_PAUSE_MAX_NS);
+			WEIR_ASSERT(pause_ns >= JOB_PAUSE_MIN_NS);
+			WEIR_ASSERT(pause_ns <= JOB_PAUSE_MAX_NS);
 		} else {
 			pause_ns = JOB_PAUSE_MIN_NS;
 		}
