@@ -53,6 +53,7 @@ struct worker {
 	uint32_t partition_current;
 	bool source_ended;
 	bool end_queued;
+	bool source_dry; /* its last pull found nothing (a live source between packets) */
 	struct weir_wm_source wm_source;
 	struct weir_wm_tracker tracker;
 	int64_t advanced_to; /* the clock the keyed operator was last advanced to */

@@ -83,10 +83,12 @@ static void batch_return(struct worker *worker, struct weir_batch *batch)
 }
 
 /* Takes the next batches of channel @peer: first what was kept from behind a barrier, then
- * the ring.  Returns: how many are at *items. */
+ * up to @budget from the ring.  Returns: how many are at *items. */
 static uint32_t channel_take(struct worker *worker, uint32_t peer, struct weir_batch ***items,
-			     struct weir_batch **burst)
+			     struct weir_batch **burst, uint32_t budget)
 {
+	WEIR_ASSERT(budget >= 1);
+	WEIR_ASSERT(budget <= WORKER_DEQUEUE_BURST);
 	uint32_t n = peer_count(worker);
 	if (worker->held != NULL && worker->held_at[peer] < worker->held_count[peer]) {
 		*items = &worker->held[peer * WORKER_HELD_MAX + worker->held_at[peer]];
@@ -96,7 +98,7 @@ static uint32_t channel_take(struct worker *worker, uint32_t peer, struct weir_b
 	}
 	*items = burst;
 	return weir_ring_dequeue_burst_spsc(worker->job->rings[peer * n + worker->id],
-					    (void **)burst, WORKER_DEQUEUE_BURST);
+					    (void **)burst, budget);
 }
 
 /* Barrier @batch arrived on channel @peer: stop reading it until every channel delivered
@@ -116,6 +118,39 @@ static void channel_block(struct worker *worker, uint32_t peer, const struct wei
 	worker->held_count[peer] = rest_count;
 }
 
+/* Whether this worker's source is behind a peer's in event time: a peer's last watermark
+ * (ended and idle channels aside) is past our own source's.  Never true of the worker
+ * whose source is furthest ahead (its peers' watermarks trail their sources), so at most all
+ * but one worker are behind at a time.  A source that is dry (nothing came in the last
+ * pull) or ended has nothing to catch up with. */
+static bool source_behind(const struct worker *worker)
+{
+	if (worker->source_ended || worker->source_dry)
+		return false;
+	int64_t own = weir_wm_source_current(&worker->wm_source);
+	if (own == WEIR_WATERMARK_NONE)
+		return false;
+	const struct weir_wm_tracker *tracker = &worker->tracker;
+	for (uint32_t peer = 0; peer < peer_count(worker); peer++) {
+		if (peer == worker->id || tracker->channel_ended[peer] ||
+		    tracker->channel_idle[peer])
+			continue;
+		if (tracker->channel_watermark[peer] != WEIR_WATERMARK_NONE &&
+		    tracker->channel_watermark[peer] > own)
+			return true;
+	}
+	return false;
+}
+
+/* Feeds the input rings to the keyed operator.  A worker whose source is behind a peer's
+ * in event time takes one batch per channel this turn, not a burst, and so pulls its own
+ * source as often as its peers feed it: a full burst would let a slower worker spend its
+ * turns on its peers' records while its own source falls behind, windows ahead of it
+ * (shuffle-tax, 2 workers: 2-4 windows, the peer's records making nearly every cell of the
+ * newer ones while the older ones stay live: its window took ~100 cycles a record, not the
+ * ~65 of pre-partitioned input).  The peers' rings into it then fill and stop their
+ * sources until it caught up.  With many workers one batch per channel still exceeds what
+ * one pull sends each peer, so this only slows the drift there. */
 static uint32_t drain_inputs(struct worker *worker)
 {
 	struct weir_job *job = worker->job;
@@ -123,11 +158,12 @@ static uint32_t drain_inputs(struct worker *worker)
 	uint32_t work = 0;
 	bool advanced = false;
 	struct weir_batch *burst[WORKER_DEQUEUE_BURST];
+	uint32_t budget = n > 1 && source_behind(worker) ? 1 : WORKER_DEQUEUE_BURST;
 	for (uint32_t peer = 0; peer < n; peer++) {
 		if (worker->channel_blocked != NULL && worker->channel_blocked[peer])
 			continue;
 		struct weir_batch **items;
-		uint32_t got = channel_take(worker, peer, &items, burst);
+		uint32_t got = channel_take(worker, peer, &items, burst, budget);
 		for (uint32_t i = 0; i < got; i++) {
 			struct weir_batch *batch = items[i];
 			if (batch->kind == WEIR_BATCH_BARRIER) {
@@ -458,6 +494,7 @@ static uint32_t pull_source(struct worker *worker, struct worker_turn_state *tur
 	uint32_t count = source_pull(worker, worker->stage_buffers[0], job->pull_records, &status);
 	const uint8_t *pulled = status.lent != NULL ? status.lent : worker->stage_buffers[0];
 	bool ended = status.ended;
+	worker->source_dry = status.consumed == 0;
 	WEIR_ASSERT(count <= job->pull_records);
 	WEIR_ASSERT(count <= status.consumed);
 	worker->counters.events_in += count;
