@@ -155,24 +155,17 @@ int weir_job_attach_source(struct weir_job *job, struct weir_source source,
 	return 0;
 }
 
-int weir_job_append_stage(struct weir_job *job, weir_stage_fn *fn, void *ctx,
-			  const struct weir_schema *out_schema, uint32_t expansion,
-			  struct weir_component component)
+/* Appends a stage once the checks before it passed (@rc == 0); adopts @component either way. */
+static int stage_push(struct weir_job *job, int rc, weir_stage_fn *fn, void *ctx,
+		      const struct weir_schema *out_schema, uint32_t expansion,
+		      struct weir_component component)
 {
-	WEIR_VERIFY(fn != NULL && out_schema != NULL);
-	WEIR_VERIFY(expansion >= 1);
-	int rc = 0;
 	if (job->stage_expansion == 0)
 		job->stage_expansion = 1;
-	if (job->stage_expansion * expansion > JOB_STAGE_EXPANSION_MAX)
+	if (rc == 0 && job->stage_expansion * expansion > JOB_STAGE_EXPANSION_MAX)
 		rc = weir_job_fail(job, -EINVAL, "job: operators multiply records by more than %u",
 				   JOB_STAGE_EXPANSION_MAX);
-	if (job->source.vtable == NULL)
-		rc = weir_job_fail(job, -EINVAL, "job: add a source before operators");
-	else if (job->keyed)
-		rc = weir_job_fail(job, -EINVAL,
-				   "job: stateless operators go before key_by");
-	else if (job->stage_count == JOB_STAGES_MAX)
+	if (rc == 0 && job->stage_count == JOB_STAGES_MAX)
 		rc = weir_job_fail(job, -E2BIG, "job: more than %u operators", JOB_STAGES_MAX);
 	rc = job_adopt_component(job, rc, component);
 	if (rc != 0)
@@ -183,6 +176,48 @@ int weir_job_append_stage(struct weir_job *job, weir_stage_fn *fn, void *ctx,
 	stage->out_schema = *out_schema;
 	job->stage_expansion *= expansion;
 	widen_stage_buffer(job, out_schema);
+	return 0;
+}
+
+int weir_job_append_stage(struct weir_job *job, weir_stage_fn *fn, void *ctx,
+			  const struct weir_schema *out_schema, uint32_t expansion,
+			  struct weir_component component)
+{
+	WEIR_VERIFY(fn != NULL && out_schema != NULL);
+	WEIR_VERIFY(expansion >= 1);
+	int rc = 0;
+	if (job->source.vtable == NULL)
+		rc = weir_job_fail(job, -EINVAL, "job: add a source before operators");
+	else if (job->keyed)
+		rc = weir_job_fail(job, -EINVAL,
+				   "job: stateless operators go before key_by");
+	return stage_push(job, rc, fn, ctx, out_schema, expansion, component);
+}
+
+int weir_job_append_combiner(struct weir_job *job, weir_stage_fn *fn, void *ctx,
+			     const struct weir_schema *out_schema, struct weir_component component)
+{
+	WEIR_VERIFY(fn != NULL && out_schema != NULL);
+	int rc = 0;
+	if (!job->keyed || job->keyed_vtable != NULL)
+		rc = weir_job_fail(job, -EINVAL, "combine: goes between key_by and its window");
+	/* The key is the same columns, found by name in the combined records. */
+	char columns[WEIR_KEY_COLUMNS_MAX * WEIR_FIELD_NAME_MAX] = "";
+	for (uint32_t k = 0; rc == 0 && k < job->key.part_count; k++) {
+		const struct weir_field *field =
+			&job->exchange_schema.fields[job->key.parts[k].field_index];
+		strcat(columns, k > 0 ? "," : "");
+		strcat(columns, field->name);
+	}
+	struct weir_key_spec key;
+	char message[256];
+	if (rc == 0 && weir_key_spec_init(&key, out_schema, columns, message, sizeof(message)))
+		rc = weir_job_fail(job, -EINVAL, "combine: %s", message);
+	rc = stage_push(job, rc, fn, ctx, out_schema, 1, component);
+	if (rc != 0)
+		return rc;
+	job->key = key;
+	job->exchange_schema = *out_schema;
 	return 0;
 }
 

@@ -159,6 +159,13 @@ int weir_job_append_stage(struct weir_job *job, weir_stage_fn *fn, void *ctx,
 			  const struct weir_schema *out_schema, uint32_t expansion,
 			  struct weir_component component);
 const struct weir_key_spec *weir_job_key(const struct weir_job *job);
+/* A combiner: a stage after key_by that rewrites the keyed records into @out_schema (which
+ * holds the key columns under their names), merging records before they cross the rings.
+ * The exchange and the keyed operator then see @out_schema.  A keyed operator's setup calls
+ * it before it attaches.  Returns: 0, -EINVAL (no key_by, or a keyed operator already), -E2BIG. */
+int weir_job_append_combiner(struct weir_job *job, weir_stage_fn *fn, void *ctx,
+			     const struct weir_schema *out_schema, struct weir_component component);
+
 /* @time_offset: where the i64 event time sits in the key_by's input records. */
 int weir_job_attach_keyed_op(struct weir_job *job, const struct weir_keyed_op_vtable *vtable,
 			     void *ctx, uint32_t time_offset, const struct weir_schema *out_schema,

@@ -151,11 +151,13 @@ static uint32_t conversation_stage(void *ctx, const uint8_t *in, uint32_t count,
 			has_window = true;
 		}
 		uint8_t *row = NULL;
-		/* A full table (a call larger than MERGE_SLOTS / 2) or a long probe: own row. */
+		/* A long probe, or a new conversation once the table is half full (a call larger
+		 * than MERGE_SLOTS / 2): own row. */
 		uint32_t slot = merge_slot(a, b, window, size - 1);
-		for (uint32_t probe = 0; probe < 8 && rows < size / 2; probe++) {
+		for (uint32_t probe = 0; probe < 8; probe++) {
 			if (slots[slot] == 0) {
-				slots[slot] = (uint16_t)(rows + 1);
+				if (rows < size / 2)
+					slots[slot] = (uint16_t)(rows + 1);
 				break;
 			}
 			uint8_t *candidate = out + (size_t)(slots[slot] - 1) * out_length;

@@ -233,10 +233,23 @@ static void cell_reset(const struct window_op *op, struct cell *cell)
 		cell_max_by(op, cell, m)[2].u = 0;
 }
 
+/* How many events @record stands for: 1, or its weight column's value (records merged
+ * before the window: flows' conversation stage, a combiner), so that count, avg and the
+ * late and refused counts are counts of events. */
+static inline uint64_t record_weight(const struct window_op *op, const uint8_t *record)
+{
+	if (!op->weighted)
+		return 1;
+	int64_t weight;
+	memcpy(&weight, record + op->weight_offset, sizeof(weight));
+	WEIR_ASSERT(weight >= 0);
+	return (uint64_t)weight;
+}
+
 static inline void cell_add_record(const struct window_op *op, struct cell *cell,
 				   const uint8_t *record)
 {
-	cell->count++;
+	cell->count += record_weight(op, record);
 	for (uint32_t d = 0; d < op->distinct_count; d++) {
 		const struct distinct_column *column = &op->distincts[d];
 		const uint8_t *value = record + column->offset;
@@ -303,7 +316,7 @@ static void emit_row(struct window_instance *w, int64_t start, const uint8_t *ke
 		     uint32_t key_length, const struct cell *cell)
 {
 	const struct window_op *op = w->op;
-	WEIR_ASSERT(cell->count > 0);
+	WEIR_ASSERT(cell->count > 0 || op->weighted); /* weights may be 0 */
 	uint8_t *row = weir_emit_begin(w->out);
 	memset(row, 0, op->out_schema.record_length);
 	int64_t end = start + op->spec.size;
@@ -493,19 +506,6 @@ static inline struct cell *cell_for(struct window_instance *w, const uint8_t *ce
 	if (bytes > w->state_bytes_peak)
 		w->state_bytes_peak = bytes;
 	return cell;
-}
-
-/* How many events @record stands for: 1, or its weight column's value (records merged
- * before the window, as flows' conversation stage does), so that late and refused events
- * are counted as events. */
-static inline uint64_t record_weight(const struct window_op *op, const uint8_t *record)
-{
-	if (!op->weighted)
-		return 1;
-	int64_t weight;
-	memcpy(&weight, record + op->weight_offset, sizeof(weight));
-	WEIR_ASSERT(weight >= 0);
-	return (uint64_t)weight;
 }
 
 static void late_output(struct window_instance *w, const uint8_t *record, uint32_t length)
@@ -1309,7 +1309,7 @@ static int build_output(struct window_op *op, struct weir_job *job,
 static int parse_aggregates(struct window_op *op, struct weir_job *job,
 			    const struct weir_schema *schema, const char *text)
 {
-	char copy[1024];
+	char copy[2048];
 	if (text == NULL || text[0] == '\0' || strlen(text) >= sizeof(copy))
 		return weir_job_fail(job, -EINVAL, "window: no aggregates (e.g. count,sum:amount)");
 	strcpy(copy, text);
@@ -1393,6 +1393,310 @@ static int window_configure(struct window_op *op, struct weir_job *job,
 	return rc;
 }
 
+/* ---- combine: the first phase of a two-phase aggregate (spec->combine) ----
+ *
+ * A stage after key_by, on the worker that pulled the records: the records of one pull that
+ * share a key and a pane become one partial row (the key, the latest time, weir_count events,
+ * and per aggregated column its sum, min or max as the window needs it), so one row per key
+ * and pane crosses the rings and reaches the window's table.  The window then aggregates the
+ * partials (sums of sums, the min of mins, count and avg weighted by weir_count).  A merged
+ * row's time stays in its pane, so its windows, its late verdict and the watermark it moves
+ * are those of its records. */
+
+#define COMBINE_SLOTS 2048u /* the merge table's most slots (a power of two): 1024 rows */
+#define COMBINE_PROBES 8u
+
+enum combine_fold { FOLD_SUM, FOLD_MIN, FOLD_MAX };
+
+struct combine_column {
+	uint32_t in_offset, out_offset;
+	enum weir_type type;
+	enum combine_fold fold;
+};
+
+struct combine_max_by {
+	struct max_by_column in; /* the payload and order columns of the keyed records */
+	uint32_t payload_out, order_out;
+};
+
+struct combiner {
+	struct weir_key_spec key;		 /* over the keyed records */
+	uint32_t key_out[WEIR_KEY_COLUMNS_MAX]; /* the key parts' offsets in a partial row */
+	bool key_word;				 /* the key is one 8-byte column */
+	uint32_t time_in, time_out, count_out;
+	int64_t pane;
+	uint32_t column_count;
+	uint32_t max_by_count;
+	struct combine_column columns[3 * WINDOW_COLUMNS_MAX];
+	struct combine_max_by max_bys[WINDOW_MAX_BYS_MAX];
+};
+
+static int64_t load_i64(const uint8_t *at)
+{
+	int64_t value;
+	memcpy(&value, at, sizeof(value));
+	return value;
+}
+
+static bool combine_key_equal(const struct combiner *c, const uint8_t *record,
+			      const uint8_t *row)
+{
+	if (c->key_word)
+		return load_i64(record + c->key.parts[0].offset) == load_i64(row + c->key_out[0]);
+	for (uint32_t k = 0; k < c->key.part_count; k++) {
+		const struct weir_key_part *part = &c->key.parts[k];
+		if (memcmp(record + part->offset, row + c->key_out[k], part->length) != 0)
+			return false; /* strings are zero padded: equal strings, equal bytes */
+	}
+	return true;
+}
+
+static uint32_t combine_slot(const struct combiner *c, const uint8_t *record, int64_t pane,
+			     uint8_t *key_buffer, uint32_t mask)
+{
+	uint64_t hash;
+	if (c->key_word) {
+		hash = (uint64_t)load_i64(record + c->key.parts[0].offset);
+	} else {
+		uint32_t length = weir_key_encode(&c->key, record, key_buffer);
+		hash = weir_key_hash(key_buffer, length, 0);
+	}
+	hash = (hash ^ (uint64_t)pane * 0xc2b2ae3d27d4eb4fu) * 0x9e3779b97f4a7c15u;
+	return (uint32_t)(hash >> 40) & mask;
+}
+
+/* A new partial row: @record's key, time and values, standing for one event. */
+static void combine_start(const struct combiner *c, uint8_t *row, uint32_t row_length,
+			  const uint8_t *record)
+{
+	memset(row, 0, row_length);
+	for (uint32_t k = 0; k < c->key.part_count; k++)
+		memcpy(row + c->key_out[k], record + c->key.parts[k].offset,
+		       c->key.parts[k].length);
+	memcpy(row + c->time_out, record + c->time_in, 8);
+	int64_t one = 1;
+	memcpy(row + c->count_out, &one, 8);
+	for (uint32_t i = 0; i < c->column_count; i++)
+		memcpy(row + c->columns[i].out_offset, record + c->columns[i].in_offset, 8);
+	for (uint32_t m = 0; m < c->max_by_count; m++) {
+		const struct combine_max_by *mb = &c->max_bys[m];
+		memcpy(row + mb->payload_out, record + mb->in.payload.offset, 8);
+		memcpy(row + mb->order_out, record + mb->in.order.offset, 8);
+	}
+}
+
+static void combine_fold(const struct combine_column *column, uint8_t *row,
+			 const uint8_t *record)
+{
+	union agg_value a, b;
+	memcpy(&a, row + column->out_offset, 8);
+	memcpy(&b, record + column->in_offset, 8);
+	if (column->fold == FOLD_SUM) {
+		if (column->type == WEIR_TYPE_F64)
+			a.f += b.f;
+		else
+			a.u += b.u; /* wraps as the window's sum does */
+	} else if (value_greater(column->type, b, a) == (column->fold == FOLD_MAX)) {
+		a = b;
+	}
+	memcpy(row + column->out_offset, &a, 8);
+}
+
+/* Adds @record to the partial row @row of its key and pane. */
+static void combine_add(const struct combiner *c, uint8_t *row, const uint8_t *record)
+{
+	int64_t time = load_i64(record + c->time_in);
+	if (time > load_i64(row + c->time_out))
+		memcpy(row + c->time_out, &time, 8);
+	int64_t count = load_i64(row + c->count_out) + 1;
+	memcpy(row + c->count_out, &count, 8);
+	for (uint32_t i = 0; i < c->column_count; i++)
+		combine_fold(&c->columns[i], row, record);
+	for (uint32_t m = 0; m < c->max_by_count; m++) {
+		const struct combine_max_by *mb = &c->max_bys[m];
+		union agg_value v[3], order, payload;
+		memcpy(&v[0], row + mb->order_out, 8);
+		memcpy(&v[1], row + mb->payload_out, 8);
+		v[2].u = 1;
+		memcpy(&order, record + mb->in.order.offset, 8);
+		memcpy(&payload, record + mb->in.payload.offset, 8);
+		max_by_offer(&mb->in, v, order, payload);
+		memcpy(row + mb->order_out, &v[0], 8);
+		memcpy(row + mb->payload_out, &v[1], 8);
+	}
+}
+
+/* The stage: @count keyed records in, one partial row per key and pane out (a record that
+ * finds neither its row nor a free slot within COMBINE_PROBES, or a new key once the table
+ * is half full, gets a row of its own: still right, only less merged).  Rows keep the order
+ * of their first records. */
+static uint32_t combine_stage(void *ctx, const uint8_t *in, uint32_t count, uint32_t in_length,
+			      uint8_t *out, uint32_t out_length)
+{
+	const struct combiner *c = ctx;
+	uint32_t size = 64; /* the smallest table at most half full: clearing costs no more */
+	while (size < 2 * count && size < COMBINE_SLOTS)
+		size *= 2;
+	uint16_t slots[COMBINE_SLOTS]; /* 0: empty, else the row's index + 1 */
+	memset(slots, 0, sizeof(slots[0]) * size);
+	uint8_t key_buffer[WEIR_KEY_COLUMNS_MAX * (WEIR_STR_LENGTH_MAX + 1)];
+	WEIR_ASSERT(c->key.encoded_length_max <= sizeof(key_buffer));
+	int64_t pane = 0, pane_first = 0, pane_end = 0; /* the last record's pane */
+	uint32_t rows = 0;
+	for (uint32_t i = 0; i < count; i++) {
+		const uint8_t *record = in + (size_t)i * in_length;
+		int64_t time = load_i64(record + c->time_in);
+		if (i == 0 || time < pane_first || time >= pane_end) {
+			pane = weir_floor_div(time, c->pane);
+			pane_first = pane * c->pane;
+			pane_end = saturating_add(pane_first, c->pane);
+		}
+		uint8_t *row = NULL;
+		uint32_t slot = combine_slot(c, record, pane, key_buffer, size - 1);
+		for (uint32_t probe = 0; probe < COMBINE_PROBES; probe++) {
+			if (slots[slot] == 0) {
+				if (rows < size / 2) /* at most half full: probes end */
+					slots[slot] = (uint16_t)(rows + 1);
+				break;
+			}
+			uint8_t *candidate = out + (size_t)(slots[slot] - 1) * out_length;
+			int64_t candidate_time = load_i64(candidate + c->time_out);
+			if (candidate_time >= pane_first && candidate_time < pane_end &&
+			    combine_key_equal(c, record, candidate)) {
+				row = candidate;
+				break;
+			}
+			slot = (slot + 1) & (size - 1);
+		}
+		if (row != NULL) {
+			combine_add(c, row, record);
+			continue;
+		}
+		combine_start(c, out + (size_t)rows++ * out_length, out_length, record);
+	}
+	WEIR_ASSERT(rows <= count);
+	return rows;
+}
+
+/* Adds @name (@type, @max_length) to the partial rows' schema unless it is there (the time
+ * column may be a key column too: then rows merge only at equal times, which is right). */
+static int partial_field(struct weir_job *job, struct weir_schema *partial, const char *name,
+			 enum weir_type type, uint32_t max_length, uint32_t *offset)
+{
+	int index = weir_schema_find(partial, name);
+	if (index < 0 && weir_schema_add(partial, name, type, max_length) != 0)
+		return weir_job_fail(job, -E2BIG, "window: combine: the partial rows would have "
+				     "more than %d columns (at '%s')",
+				     WEIR_SCHEMA_FIELDS_MAX, name);
+	index = weir_schema_find(partial, name);
+	WEIR_VERIFY(index >= 0);
+	*offset = partial->fields[index].offset;
+	return 0;
+}
+
+/* The partial column @fold of aggregated column @column of @probe, made on first use. */
+static int partial_column(struct combiner *c, struct weir_job *job, struct weir_schema *partial,
+			  const struct window_op *probe, uint32_t column, enum combine_fold fold,
+			  char *name, size_t capacity)
+{
+	static const char *const folds[] = {"sum", "min", "max"};
+	snprintf(name, capacity, "weir_%s%u", folds[fold], column);
+	bool known = weir_schema_find(partial, name) >= 0;
+	uint32_t offset = 0;
+	int rc = partial_field(job, partial, name, probe->columns[column].type, 0, &offset);
+	if (rc != 0 || known)
+		return rc;
+	WEIR_VERIFY(c->column_count < sizeof(c->columns) / sizeof(c->columns[0]));
+	c->columns[c->column_count++] = (struct combine_column){
+		.in_offset = probe->columns[column].offset,
+		.out_offset = offset,
+		.type = probe->columns[column].type,
+		.fold = fold,
+	};
+	return 0;
+}
+
+/* Plans the combiner from @probe, the window parsed over the keyed records: the partial rows'
+ * schema (key columns, the time column, weir_count, the partials), the stage, appended to
+ * @job, and in @aggregates the window's aggregates over the partial rows, with the outputs
+ * named as @probe names them. */
+static int combine_plan(const struct window_op *probe, struct weir_job *job,
+			const struct weir_window_spec *spec, char *aggregates, size_t capacity)
+{
+	if (spec->weight_column != NULL)
+		return weir_job_fail(job, -EINVAL, "window: combine weighs its partial rows "
+				     "itself: give no weight_column with it");
+	if (probe->distinct_count > 0)
+		return weir_job_fail(job, -EINVAL, "window: combine cannot merge distinct counts "
+				     "(HyperLogLog sketches); drop combine or the distinct");
+	const struct weir_schema *in = weir_job_tail_schema(job);
+	struct combiner *c = weir_mem_alloc(sizeof(*c), 8, WEIR_MEM_ARENA_DEFAULT);
+	if (c == NULL)
+		return weir_job_fail(job, -ENOMEM, "window: out of memory");
+	memset(c, 0, sizeof(*c));
+	c->key = probe->key;
+	c->key_word = probe->key_word;
+	c->time_in = probe->time_offset;
+	c->pane = probe->pane;
+	struct weir_schema partial;
+	weir_schema_init(&partial);
+	int rc = 0;
+	for (uint32_t k = 0; rc == 0 && k < probe->key.part_count; k++) {
+		const struct weir_field *field = &in->fields[probe->key.parts[k].field_index];
+		rc = partial_field(job, &partial, field->name, field->type, field->max_length,
+				   &c->key_out[k]);
+	}
+	int time_index = weir_schema_find(in, spec->time_column);
+	WEIR_VERIFY(time_index >= 0); /* window_configure found it */
+	if (rc == 0)
+		rc = partial_field(job, &partial, spec->time_column, in->fields[time_index].type,
+				   0, &c->time_out);
+	if (rc == 0)
+		rc = partial_field(job, &partial, "weir_count", WEIR_TYPE_I64, 0, &c->count_out);
+	size_t used = 0;
+	aggregates[0] = '\0';
+	for (uint32_t a = 0; rc == 0 && a < probe->output_count; a++) {
+		const struct agg_output *out = &probe->outputs[a];
+		const char *output = probe->out_schema.fields[2 + probe->key.part_count + a].name;
+		char first[WEIR_FIELD_NAME_MAX], second[WEIR_FIELD_NAME_MAX];
+		static const char *const kinds[] = {"count", "sum", "min", "max", "avg"};
+		if (out->kind == AGG_MAX_BY) {
+			const struct max_by_column *column = &probe->max_bys[out->column];
+			struct combine_max_by *mb = &c->max_bys[c->max_by_count++];
+			mb->in = *column;
+			snprintf(first, sizeof(first), "weir_by%u", out->column);
+			snprintf(second, sizeof(second), "weir_at%u", out->column);
+			rc = partial_field(job, &partial, first, column->payload.type, 0,
+					   &mb->payload_out);
+			if (rc == 0)
+				rc = partial_field(job, &partial, second, column->order.type, 0,
+						   &mb->order_out);
+			used += (size_t)snprintf(aggregates + used, capacity - used,
+						 "%smax_by:%s:%s=%s", a > 0 ? "," : "", first,
+						 second, output);
+		} else if (out->kind == AGG_COUNT) {
+			used += (size_t)snprintf(aggregates + used, capacity - used, "%scount=%s",
+						 a > 0 ? "," : "", output);
+		} else {
+			enum combine_fold fold = out->kind == AGG_MIN	? FOLD_MIN
+						 : out->kind == AGG_MAX ? FOLD_MAX
+									: FOLD_SUM;
+			rc = partial_column(c, job, &partial, probe, out->column, fold, first,
+					    sizeof(first));
+			used += (size_t)snprintf(aggregates + used, capacity - used, "%s%s:%s=%s",
+						 a > 0 ? "," : "", kinds[out->kind], first,
+						 output);
+		}
+		WEIR_VERIFY(used < capacity);
+	}
+	struct weir_component component = {.ctx = c, .destroy = window_destroy};
+	if (rc != 0) {
+		window_destroy(c);
+		return rc;
+	}
+	return weir_job_append_combiner(job, combine_stage, c, &partial, component);
+}
+
 int weir_job_window(struct weir_job *job, const struct weir_window_spec *spec)
 {
 	WEIR_VERIFY(job != NULL && spec != NULL);
@@ -1401,6 +1705,18 @@ int weir_job_window(struct weir_job *job, const struct weir_window_spec *spec)
 	if (op == NULL)
 		return weir_job_fail(job, -ENOMEM, "window: out of memory");
 	int rc = window_configure(op, job, spec);
+	if (rc == 0 && spec->combine) {
+		/* Parsed over the keyed records first, to plan the partials; then over them. */
+		char aggregates[2048];
+		rc = combine_plan(op, job, spec, aggregates, sizeof(aggregates));
+		struct weir_window_spec second = *spec;
+		second.aggregates = aggregates;
+		second.weight_column = "weir_count";
+		second.combine = false;
+		memset(op, 0, sizeof(*op));
+		if (rc == 0)
+			rc = window_configure(op, job, &second);
+	}
 	if (rc != 0) {
 		window_destroy(op);
 		return rc;

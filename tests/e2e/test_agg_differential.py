@@ -7,7 +7,8 @@ Method: write input files with `weir gen` (fixed seeds; out of order by at most 
 compute the expected rows here with a single-threaded reference (python's csv module, our own
 window assignment [k*SLIDE, k*SLIDE+SIZE) with floor division, count/sum/min/max/avg), then
 run `weir agg` with --out-of-orderness >= DISORDER (so no event is late and there must be
-exactly one row per window and key) on 1, 2, 3 and 4 workers (--no-pin: this may run on a
+exactly one row per window and key) on 1, 2, 3 and 4 workers, also with --combine (two-phase
+aggregation: the same rows) (--no-pin: this may run on a
 machine with fewer cores), parse its output (JSON lines, or CSV once) and compare the sorted
 rows with the reference exactly, floats included (amounts are multiples of 0.25, so sums are
 exact in any order).  Also checks the column order of every row.  Each `weir agg` run has a
@@ -266,6 +267,17 @@ def main():
                  ["card", "merchant"], "tumbling:2000", 2, seed=401,
                  out_of_orderness=DISORDER, output_format="csv")
 
+        # Two-phase aggregation (--combine): the same rows, merged before the shuffle.
+        expected = reference(events, ["card"], 1000, 1000)
+        for workers in (1, 2, 4):
+            agg_case(weir, tmp, "combine tumbling:1000 key=card", data, expected, ["card"],
+                     "tumbling:1000", workers, seed=600 + workers,
+                     out_of_orderness=DISORDER, extra=["--combine"])
+        expected = reference(events, ["card", "merchant"], 900, 400)
+        agg_case(weir, tmp, "combine sliding:900,400 key=card,merchant", data, expected,
+                 ["card", "merchant"], "sliding:900,400", 3, seed=611,
+                 out_of_orderness=DISORDER, extra=["--combine"])
+
         # Skew: a single hot key, rings of 2 slots, batches of 16, 4 workers.
         hot = os.path.join(tmp, "hot.csv")
         gen(weir, hot, 40000, seed=11, cards=1, merchants=7, step=3, disorder=DISORDER)
@@ -276,6 +288,9 @@ def main():
             agg_case(weir, tmp, f"skew cards=1 ring-slots=2 batch=16 {window}", hot, expected,
                      keys, window, 4, seed=501, out_of_orderness=DISORDER,
                      extra=["--ring-slots", "2", "--batch", "16"])
+            agg_case(weir, tmp, f"skew cards=1 combine {window}", hot, expected,
+                     keys, window, 4, seed=502, out_of_orderness=DISORDER,
+                     extra=["--ring-slots", "2", "--batch", "16", "--combine"])
 
     elapsed = time.monotonic() - started
     if failures:

@@ -9,7 +9,10 @@
  * (a later record of a cell wins) equal the original; restored() drops cells whose panes were
  * evicted at its watermark, so no window fires twice; each record's key group is that of its
  * key without the pane; a record of the wrong type or size is -EBADMSG, a restore past the
- * state budget -ENOSPC, and a store error stops the snapshot with its code.
+ * state budget -ENOSPC, and a store error stops the snapshot with its code.  The combiner
+ * (two-phase aggregation) merges a call's records per key and pane into partial rows that
+ * stand for every record once, and refuses what it cannot merge (distinct, a weight
+ * column).
  *
  * Method: build a real job (generator source, key_by card, window) only to configure the
  * operator, then drive the operator's vtable by hand on this thread: process() records we
@@ -463,6 +466,157 @@ static void bad_specs_are_errors(void **state)
 	assert_int_equal(build_window("tumbling:10", "ts", "max_by:card:amount", 0), -EINVAL);
 	assert_int_equal(build_window("tumbling:10", "ts", "max_by:ts:card", 0), -EINVAL);
 	assert_int_equal(build_window("tumbling:10", "ts", "max_by:ts:nope", 0), -ENOENT);
+}
+
+/* ---- combine: two-phase aggregation ---- */
+
+/* A job (ts:i64, card:str16, amount:f64, f:f64 keyed by @key) with a combined window. */
+static int build_combined(struct weir_job **job, const char *key, const char *window,
+			  const char *aggregates, const char *weight_column)
+{
+	assert_int_equal(weir_job_create(job, NULL), 0);
+	assert_int_equal(weir_job_source_generator(*job, "ts:i64,card:str16,amount:f64,f:f64",
+						   unused_generate, NULL, 0),
+			 0);
+	assert_int_equal(weir_job_key_by(*job, key), 0);
+	struct weir_window_spec spec = {.time_column = "ts",
+					.aggregates = aggregates,
+					.weight_column = weight_column,
+					.combine = true};
+	assert_int_equal(weir_window_spec_parse(&spec, window), 0);
+	return weir_job_window(*job, &spec);
+}
+
+static void put_event(const struct weir_schema *schema, uint8_t *record, int64_t ts,
+		      const char *card, double amount)
+{
+	memset(record, 0, schema->record_length);
+	weir_field_set_i64(&schema->fields[0], record, ts);
+	record[schema->fields[1].offset] = (uint8_t)strlen(card);
+	memcpy(record + schema->fields[1].offset + 1, card, strlen(card));
+	memcpy(record + schema->fields[2].offset, &amount, 8);
+	memcpy(record + schema->fields[3].offset, &amount, 8);
+}
+
+/* The 8-byte field @name of @row, as either number. */
+static union number {
+	int64_t i;
+	double f;
+} field_of(const struct weir_schema *schema, const uint8_t *row, const char *name)
+{
+	int index = weir_schema_find(schema, name);
+	assert_true(index >= 0);
+	union number value;
+	memcpy(&value, row + schema->fields[index].offset, 8);
+	return value;
+}
+
+/* The combiner merges a call's records per key and pane into partial rows (key, latest time,
+ * weir_count, one column per partial), and the window over them names its outputs as the
+ * window over the records would. */
+static void combine_merges_per_key_and_pane(void **state)
+{
+	(void)state;
+	struct weir_job *job;
+	assert_int_equal(build_combined(&job, "card", "sliding:10,5",
+					"count,sum:amount=total,min:amount,max:f,avg:amount,"
+					"max_by:ts:amount",
+					NULL),
+			 0);
+	const struct weir_schema *in = job->source.schema;
+	const struct weir_schema *partial = &job->exchange_schema;
+	assert_int_equal(job->stage_count, 1);
+	const char *const expected[] = {"card", "ts", "weir_count", "weir_sum0", "weir_min0",
+					"weir_max1", "weir_by0", "weir_at0"};
+	assert_int_equal(partial->field_count, 8);
+	for (uint32_t i = 0; i < 8; i++)
+		assert_string_equal(partial->fields[i].name, expected[i]);
+	const char *const outputs[] = {"window_start", "window_end", "card", "count", "total",
+				       "min_amount", "max_f", "avg_amount", "max_by_ts_amount"};
+	assert_int_equal(job->out_schema.field_count, 9);
+	for (uint32_t i = 0; i < 9; i++)
+		assert_string_equal(job->out_schema.fields[i].name, outputs[i]);
+
+	/* Panes of 5: a at 1, 3, 4 (one row), a at 6 (the next pane), b at 2, a at 0. */
+	const struct {
+		int64_t ts;
+		const char *card;
+		double amount;
+	} events[] = {{1, "a", 2.5}, {2, "b", 7}, {4, "a", -1}, {6, "a", 9}, {3, "a", 2.5},
+		      {0, "a", 4}};
+	uint8_t records[6][64], rows[6][128];
+	assert_true(in->record_length <= sizeof(records[0]));
+	assert_true(partial->record_length <= sizeof(rows[0]));
+	for (uint32_t i = 0; i < 6; i++)
+		put_event(in, records[i], events[i].ts, events[i].card, events[i].amount);
+	const struct job_stage *stage = &job->stages[0];
+	uint32_t count = stage->fn(stage->ctx, records[0], 6, sizeof(records[0]), rows[0],
+				   sizeof(rows[0]));
+	assert_int_equal(count, 3); /* a in pane 0, b in pane 0, a in pane 1: first-seen order */
+	assert_int_equal(field_of(partial, rows[0], "ts").i, 4);
+	assert_int_equal(field_of(partial, rows[0], "weir_count").i, 4);
+	assert_true(field_of(partial, rows[0], "weir_sum0").f == 8.0);
+	assert_true(field_of(partial, rows[0], "weir_min0").f == -1.0);
+	assert_true(field_of(partial, rows[0], "weir_max1").f == 4.0);
+	/* The largest amount, 4, came at ts 0; equal amounts 2.5 at 1 and 3 lose to it. */
+	assert_true(field_of(partial, rows[0], "weir_at0").f == 4.0);
+	assert_int_equal(field_of(partial, rows[0], "weir_by0").i, 0);
+	assert_int_equal(rows[1][partial->fields[0].offset + 1], 'b');
+	assert_int_equal(field_of(partial, rows[1], "weir_count").i, 1);
+	assert_int_equal(field_of(partial, rows[2], "ts").i, 6);
+	assert_int_equal(field_of(partial, rows[2], "weir_count").i, 1);
+	weir_job_destroy(job);
+}
+
+/* More keys in one call than the merge table holds: the rest get rows of their own, and the
+ * rows still stand for every record once. */
+static void combine_overflow_keeps_every_record(void **state)
+{
+	(void)state;
+	struct weir_job *job;
+	assert_int_equal(build_combined(&job, "card", "tumbling:100", "count", NULL), 0);
+	const struct weir_schema *in = job->source.schema;
+	const struct weir_schema *partial = &job->exchange_schema;
+	enum { RECORDS = 6000, LENGTH = 64 };
+	uint8_t *records = malloc((size_t)RECORDS * LENGTH);
+	uint8_t *rows = malloc((size_t)RECORDS * LENGTH);
+	assert_non_null(records);
+	assert_non_null(rows);
+	for (uint32_t i = 0; i < RECORDS; i++) {
+		char card[16];
+		snprintf(card, sizeof(card), "c%u", i % 3000); /* each key twice */
+		put_event(in, records + (size_t)i * LENGTH, i % 100, card, 1);
+	}
+	const struct job_stage *stage = &job->stages[0];
+	uint32_t count = stage->fn(stage->ctx, records, RECORDS, LENGTH, rows, LENGTH);
+	assert_true(count < RECORDS);
+	assert_true(count >= 3000);
+	int64_t weight = 0;
+	for (uint32_t r = 0; r < count; r++)
+		weight += field_of(partial, rows + (size_t)r * LENGTH, "weir_count").i;
+	assert_int_equal(weight, RECORDS);
+	free(records);
+	free(rows);
+	weir_job_destroy(job);
+}
+
+static void combine_refuses_what_it_cannot_merge(void **state)
+{
+	(void)state;
+	struct weir_job *job;
+	assert_int_equal(build_combined(&job, "card", "tumbling:10", "count,distinct:f", NULL),
+			 -EINVAL);
+	assert_non_null(strstr(weir_job_error(job), "distinct"));
+	weir_job_destroy(job);
+	assert_int_equal(build_combined(&job, "card", "tumbling:10", "count", "ts"), -EINVAL);
+	assert_non_null(strstr(weir_job_error(job), "weight_column"));
+	weir_job_destroy(job);
+	/* The time column as a key column too: one partial column, rows merged at equal times. */
+	assert_int_equal(build_combined(&job, "card,ts", "tumbling:10", "count", NULL), 0);
+	assert_int_equal(job->exchange_schema.field_count, 3);
+	weir_job_destroy(job);
+	assert_int_equal(build_combined(&job, "card", "tumbling:10", "sum:nope", NULL), -ENOENT);
+	weir_job_destroy(job);
 }
 
 /* ---- checkpoints ---- */
@@ -1105,6 +1259,9 @@ int main(void)
 		cmocka_unit_test(bad_specs_are_errors),
 		cmocka_unit_test(distinct_counts_approximately),
 		cmocka_unit_test(max_by_takes_the_payload_at_the_largest_order),
+		cmocka_unit_test(combine_merges_per_key_and_pane),
+		cmocka_unit_test(combine_overflow_keeps_every_record),
+		cmocka_unit_test(combine_refuses_what_it_cannot_merge),
 		cmocka_unit_test(restore_continues_exactly),
 		cmocka_unit_test(incremental_writes_changed_cells_once),
 		cmocka_unit_test(first_snapshot_writes_everything),
