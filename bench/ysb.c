@@ -27,9 +27,12 @@
  *   loop's time.  Both sides reduce their counts to one digest (every non-zero cell in
  *   (window, campaign) order, then the total), compared by bench.c.
  * - Memory ceiling: streaming reads of the baseline's buffer (every word; one u64 per record),
- *   best of three, reported as GB/s and the records/s that bandwidth allows at 78 B each. */
+ *   best of three, reported as GB/s and the records/s that bandwidth allows at 78 B each; and
+ *   every word read by one thread per online core at once (each a contiguous share), which
+ *   bounds how far several workers can scale while they stream their input from memory. */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,6 +41,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bench/workloads.h"
 #include "weir/weir.h"
@@ -476,12 +480,58 @@ static uint64_t read_every_word(const uint8_t *bytes, size_t length)
 	return a + b + c + d;
 }
 
+#define YSB_CEILING_THREADS_MAX 64
+
+/* One thread's share of the buffer for the all-cores read. */
+struct ceiling_share {
+	pthread_t thread;
+	const uint8_t *bytes;
+	size_t length;
+	uint64_t sum;
+};
+
+static void *read_share(void *arg)
+{
+	struct ceiling_share *share = arg;
+	share->sum = read_every_word(share->bytes, share->length);
+	return NULL;
+}
+
+/* Every word of the buffer read by @threads threads at once, each a contiguous share: what
+ * the memory gives several workers together.  Returns: bytes per second, 0 if no thread. */
+static double read_all_cores(const struct bench_ysb *ysb, uint32_t threads)
+{
+	struct ceiling_share shares[YSB_CEILING_THREADS_MAX];
+	size_t step = ysb->length / threads / 64 * 64;
+	int64_t start = monotonic_ns();
+	uint32_t started = 0;
+	for (uint32_t t = 0; t < threads; t++) {
+		shares[t].bytes = (const uint8_t *)ysb->events + (size_t)t * step;
+		shares[t].length = t + 1 == threads ? ysb->length - (size_t)t * step : step;
+		if (pthread_create(&shares[t].thread, NULL, read_share, &shares[t]) != 0)
+			break;
+		started++;
+	}
+	volatile uint64_t sink = 0;
+	for (uint32_t t = 0; t < started; t++) {
+		pthread_join(shares[t].thread, NULL);
+		sink += shares[t].sum;
+	}
+	(void)sink;
+	int64_t end = monotonic_ns();
+	return started == threads ? (double)ysb->length * 1e9 / (double)(end - start) : 0;
+}
+
 /* Best of YSB_BANDWIDTH_TRIES of each read, in bytes per second, into @text and @json. */
 static void measure_ceiling(const struct bench_ysb *ysb, char *text, size_t text_capacity,
 			    char *json, size_t json_capacity)
 {
 	volatile uint64_t sink = 0;
-	double every = 0, strided = 0;
+	double every = 0, strided = 0, together = 0;
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+	uint32_t cores = online < 1 ? 1
+			 : online > YSB_CEILING_THREADS_MAX ? YSB_CEILING_THREADS_MAX
+							    : (uint32_t)online;
 	for (int t = 0; t < YSB_BANDWIDTH_TRIES; t++) {
 		int64_t start = monotonic_ns();
 		sink += read_every_word((const uint8_t *)ysb->events, ysb->length);
@@ -493,19 +543,25 @@ static void measure_ceiling(const struct bench_ysb *ysb, char *text, size_t text
 			every = bytes * 1e9 / (double)(middle - start);
 		if (bytes * 1e9 / (double)(end - middle) > strided)
 			strided = bytes * 1e9 / (double)(end - middle);
+		double all = read_all_cores(ysb, cores);
+		together = all > together ? all : together;
 	}
 	(void)sink;
 	snprintf(text, text_capacity,
 		 "  memory:   one core streaming the 78 B records: every word %.2f GB/s "
-		 "= %.1fM records/s; one u64 per record %.2f GB/s = %.1fM records/s\n",
+		 "= %.1fM records/s; one u64 per record %.2f GB/s = %.1fM records/s\n"
+		 "            all %u cores at once, every word: %.2f GB/s = %.1fM records/s "
+		 "(%.2fx one core)\n",
 		 every / 1e9, every / YSB_PACKED_LENGTH / 1e6, strided / 1e9,
-		 strided / YSB_PACKED_LENGTH / 1e6);
+		 strided / YSB_PACKED_LENGTH / 1e6, cores, together / 1e9,
+		 together / YSB_PACKED_LENGTH / 1e6, every > 0 ? together / every : 0);
 	snprintf(json, json_capacity,
 		 ",\"record_bytes\":%u,\"weir_record_bytes\":80,\"read_gb_per_s\":%.3f,"
 		 "\"read_ceiling_records_per_s\":%.6g,\"strided_read_gb_per_s\":%.3f,"
-		 "\"strided_ceiling_records_per_s\":%.6g",
+		 "\"strided_ceiling_records_per_s\":%.6g,\"all_cores\":%u,"
+		 "\"all_cores_read_gb_per_s\":%.3f",
 		 YSB_PACKED_LENGTH, every / 1e9, every / YSB_PACKED_LENGTH, strided / 1e9,
-		 strided / YSB_PACKED_LENGTH);
+		 strided / YSB_PACKED_LENGTH, cores, together / 1e9);
 }
 
 void bench_ysb_destroy(struct bench_ysb *ysb)

@@ -29,7 +29,7 @@ FIELDS = ["workload", "workers", "reps", "events", "seconds", "events_per_s",
           "baseline_events_per_s", "baseline_events_per_s_min", "baseline_events_per_s_max",
           "ratio", "ratio_min", "ratio_max", "input", "record_bytes", "weir_record_bytes",
           "read_gb_per_s", "read_ceiling_records_per_s", "strided_read_gb_per_s",
-          "strided_ceiling_records_per_s"]
+          "strided_ceiling_records_per_s", "all_cores", "all_cores_read_gb_per_s"]
 
 
 def positive(row, field):
@@ -64,7 +64,8 @@ for row in rows:
     check(row.get("workload") == "ysb", f"workload: {row.get('workload')}")
     check(row.get("events") == EVENTS, f"events: {row.get('events')}, expected {EVENTS}")
     for field in ["seconds", "events_per_s", "baseline_events_per_s", "ratio",
-                  "read_gb_per_s", "read_ceiling_records_per_s"]:
+                  "read_gb_per_s", "read_ceiling_records_per_s", "all_cores",
+                  "all_cores_read_gb_per_s"]:
         check(positive(row, field), f"ysb, {row.get('workers')} workers: {field}: "
               f"{row.get(field)}")
     check(row.get("record_bytes") == 78, f"record_bytes: {row.get('record_bytes')}")
