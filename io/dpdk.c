@@ -50,7 +50,6 @@ struct dpdk_source {
 	uint16_t port;
 	uint64_t idle_stop_ns;
 	struct weir_schema schema;
-	struct weir_packet_layout layout;
 	pthread_mutex_t lock; /* startup only: the first opener configures the port */
 	bool configured;
 	bool started;
@@ -302,11 +301,10 @@ static uint32_t dpdk_parse_burst(struct dpdk_partition *part, struct rte_mbuf **
 			timestamp = burst_ns;
 		}
 		/* Only the first segment is parsed: headers never span segments. */
-		count += weir_packet_to_event(&source->layout, rte_pktmbuf_mtod(mbuf, uint8_t *),
-					      rte_pktmbuf_data_len(mbuf),
-					      rte_pktmbuf_pkt_len(mbuf), (int64_t)timestamp,
-					      WEIR_LINK_ETHERNET, &part->counters,
-					      records + (size_t)count * length);
+		count += weir_packet_to_event(rte_pktmbuf_mtod(mbuf, uint8_t *),
+					      rte_pktmbuf_data_len(mbuf), rte_pktmbuf_pkt_len(mbuf),
+					      (int64_t)timestamp, WEIR_LINK_ETHERNET,
+					      &part->counters, records + (size_t)count * length);
 	}
 	rte_pktmbuf_free_bulk(mbufs, got);
 	WEIR_ASSERT(count <= got);
@@ -431,7 +429,7 @@ int weir_job_source_dpdk(struct weir_job *job, const char *eal_arguments, uint16
 	pthread_mutex_init(&source->lock, NULL);
 	rc = weir_schema_parse(&source->schema, WEIR_PACKET_SCHEMA, message, sizeof(message));
 	WEIR_VERIFY(rc == 0);
-	weir_packet_layout_init(&source->layout, &source->schema);
+	weir_packet_schema_check(&source->schema);
 	struct weir_source as_source = {
 		.vtable = &dpdk_vtable, .ctx = source, .schema = &source->schema};
 	struct weir_component component = {

@@ -1,24 +1,27 @@
 #include "io/packet_event.h"
 
+#include <stddef.h>
+
 #include "core/assert.h"
 
-static uint32_t offset_of(const struct weir_schema *schema, const char *name)
+static void check_field(const struct weir_schema *schema, const char *name, size_t offset)
 {
 	int index = weir_schema_find(schema, name);
 	WEIR_VERIFY(index >= 0);
-	return schema->fields[index].offset;
+	WEIR_VERIFY(schema->fields[index].offset == offset);
 }
 
-void weir_packet_layout_init(struct weir_packet_layout *layout, const struct weir_schema *schema)
+void weir_packet_schema_check(const struct weir_schema *schema)
 {
-	layout->ts = offset_of(schema, "ts");
-	layout->src = offset_of(schema, "src");
-	layout->dst = offset_of(schema, "dst");
-	layout->sport = offset_of(schema, "sport");
-	layout->dport = offset_of(schema, "dport");
-	layout->proto = offset_of(schema, "proto");
-	layout->tcp_flags = offset_of(schema, "tcp_flags");
-	layout->bytes = offset_of(schema, "bytes");
+	WEIR_VERIFY(schema->record_length == sizeof(struct weir_packet_event));
+	check_field(schema, "ts", offsetof(struct weir_packet_event, ts));
+	check_field(schema, "src", offsetof(struct weir_packet_event, src));
+	check_field(schema, "dst", offsetof(struct weir_packet_event, dst));
+	check_field(schema, "sport", offsetof(struct weir_packet_event, sport));
+	check_field(schema, "dport", offsetof(struct weir_packet_event, dport));
+	check_field(schema, "proto", offsetof(struct weir_packet_event, proto));
+	check_field(schema, "tcp_flags", offsetof(struct weir_packet_event, tcp_flags));
+	check_field(schema, "bytes", offsetof(struct weir_packet_event, bytes));
 }
 
 void weir_packet_counters_add(struct weir_packet_counters *into,

@@ -13,17 +13,22 @@
 #include "io/packet.h"
 #include "weir/weir.h"
 
-struct weir_packet_layout {
-	uint32_t ts, src, dst, sport, dport, proto, tcp_flags, bytes; /* field offsets */
+/* One packet event: WEIR_PACKET_SCHEMA as weir_schema_parse lays it out, so the code that
+ * runs once per packet (the parse into events, the flow stages) uses constant offsets. */
+struct weir_packet_event {
+	int64_t ts;
+	uint8_t src[16];
+	uint8_t dst[16];
+	int64_t sport, dport, proto, tcp_flags, bytes;
 };
 
-/* Fills @layout from @schema, which must have been parsed from WEIR_PACKET_SCHEMA. */
-void weir_packet_layout_init(struct weir_packet_layout *layout, const struct weir_schema *schema);
+/* Verifies that @schema, parsed from WEIR_PACKET_SCHEMA, is laid out as struct
+ * weir_packet_event (a programmer error otherwise). */
+void weir_packet_schema_check(const struct weir_schema *schema);
 
-/* Parses one frame, counts it, and writes its event at @record when it has hosts.
- * Returns: 1 if an event was written, 0 if the frame was only counted. */
-static inline uint32_t weir_packet_to_event(const struct weir_packet_layout *layout,
-					    const uint8_t *frame, uint32_t captured_length,
+/* Parses one frame, counts it, and writes its event at @record (8-byte aligned) when it has
+ * hosts.  Returns: 1 if an event was written, 0 if the frame was only counted. */
+static inline uint32_t weir_packet_to_event(const uint8_t *frame, uint32_t captured_length,
 					    uint32_t wire_length, int64_t timestamp_ns,
 					    enum weir_link_type link,
 					    struct weir_packet_counters *counters, uint8_t *record)
@@ -33,16 +38,15 @@ static inline uint32_t weir_packet_to_event(const struct weir_packet_layout *lay
 	weir_packet_count(counters, reason, wire_length);
 	if (!info.has_addresses)
 		return 0;
-	int64_t values[6] = {info.src_port, info.dst_port, info.protocol, info.tcp_flags,
-			     wire_length, timestamp_ns};
-	memcpy(record + layout->src, info.src, 16);
-	memcpy(record + layout->dst, info.dst, 16);
-	memcpy(record + layout->sport, &values[0], 8);
-	memcpy(record + layout->dport, &values[1], 8);
-	memcpy(record + layout->proto, &values[2], 8);
-	memcpy(record + layout->tcp_flags, &values[3], 8);
-	memcpy(record + layout->bytes, &values[4], 8);
-	memcpy(record + layout->ts, &values[5], 8);
+	struct weir_packet_event *event = (struct weir_packet_event *)(void *)record;
+	event->ts = timestamp_ns;
+	memcpy(event->src, info.src, 16);
+	memcpy(event->dst, info.dst, 16);
+	event->sport = info.src_port;
+	event->dport = info.dst_port;
+	event->proto = info.protocol;
+	event->tcp_flags = info.tcp_flags;
+	event->bytes = wire_length;
 	return 1;
 }
 

@@ -41,7 +41,6 @@ struct pcap_source {
 	size_t length;
 	enum capture_format format;
 	struct weir_schema schema;
-	struct weir_packet_layout layout;
 	struct weir_packet_counters totals;
 	char error[320]; /* where the replay stopped early, or "" */
 	enum weir_link_type link; /* pcap: the file's; pcapng: the first interface's */
@@ -103,9 +102,8 @@ static uint32_t pcap_next(struct pcap_partition *part, uint8_t *record)
 	const uint8_t *frame = source->map + part->offset + 16;
 	part->offset += 16 + (size_t)captured;
 	int64_t ns = (int64_t)(seconds * 1000000000u + fraction * (source->nanosecond ? 1 : 1000));
-	return weir_packet_to_event(&source->layout, frame, captured, wire < captured ? captured
-										  : wire,
-				    ns, source->link, &part->counters, record);
+	return weir_packet_to_event(frame, captured, wire < captured ? captured : wire, ns,
+				    source->link, &part->counters, record);
 }
 
 static void pcapng_add_interface(struct pcap_partition *part, size_t body, size_t body_end)
@@ -173,7 +171,7 @@ static uint32_t pcapng_packet(struct pcap_partition *part, uint32_t type, size_t
 	enum weir_link_type link = interface_id < part->interface_count
 					   ? part->interfaces[interface_id].link
 					   : (enum weir_link_type)0;
-	return weir_packet_to_event(&source->layout, source->map + data, captured,
+	return weir_packet_to_event(source->map + data, captured,
 				    wire < captured ? captured : wire, part->last_timestamp_ns,
 				    link, &part->counters, record);
 }
@@ -434,7 +432,7 @@ int weir_job_source_pcap(struct weir_job *job, const char *path)
 	char message[256];
 	int rc = weir_schema_parse(&source->schema, WEIR_PACKET_SCHEMA, message, sizeof(message));
 	WEIR_VERIFY(rc == 0);
-	weir_packet_layout_init(&source->layout, &source->schema);
+	weir_packet_schema_check(&source->schema);
 	rc = pcap_map(source, job, path);
 	if (rc == 0)
 		rc = capture_header(source, job);

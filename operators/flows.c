@@ -10,11 +10,13 @@
  * spoofed); "scan" counts per source the distinct destination ports and hosts it tried (a
  * port scan).  Distinct counts are HyperLogLog estimates (operators/hll.h). */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "core/assert.h"
 #include "core/job.h"
 #include "core/mem.h"
+#include "io/packet_event.h"
 #include "operators/window.h"
 
 struct flow_stage {
@@ -63,13 +65,6 @@ static int address_compare(const uint8_t *a, const uint8_t *b)
 
 #define MERGE_SLOTS 2048u /* the merge table's most slots (a power of 2): 1024 rows merged */
 
-static int64_t get_i64(const uint8_t *record, uint32_t offset)
-{
-	int64_t value;
-	memcpy(&value, record + offset, sizeof(value));
-	return value;
-}
-
 /* The merge table's slot for conversation (@a, @b) in @window, of a table of @mask + 1 slots.
  * One multiply: IPv4 addresses (v4-mapped) differ only in their last 8 bytes, which the
  * rotation keeps apart before the product mixes them into the top bits. */
@@ -98,21 +93,16 @@ static bool in_window(int64_t ts, int64_t start, int64_t size)
 	return ts >= start && (uint64_t)ts - (uint64_t)start < (uint64_t)size;
 }
 
-/* Where a merged row's event of direction @forward adds up. */
-static void merge_event(const struct flow_stage *stage, uint8_t *row, bool forward,
-			int64_t ts, int64_t bytes)
-{
-	if (ts > get_i64(row, stage->out_ts))
-		put_i64(row, stage->out_ts, ts);
-	if (ts < get_i64(row, stage->out_first_ts))
-		put_i64(row, stage->out_first_ts, ts);
-	put_i64(row, stage->out_packets, get_i64(row, stage->out_packets) + 1);
-	put_i64(row, stage->out_bytes, get_i64(row, stage->out_bytes) + bytes);
-	uint32_t packets_at = forward ? stage->out_packets_ab : stage->out_packets_ba;
-	uint32_t bytes_at = forward ? stage->out_bytes_ab : stage->out_bytes_ba;
-	put_i64(row, packets_at, get_i64(row, packets_at) + 1);
-	put_i64(row, bytes_at, get_i64(row, bytes_at) + bytes);
-}
+/* A conversation row: conversation_schema as weir_schema_parse lays it out (shape_stage
+ * checks every offset).  The stage runs once per packet, so its field offsets are constants
+ * (as the packet events' are: struct weir_packet_event) rather than loads from the stage. */
+struct conversation_row {
+	int64_t ts, first_ts;
+	uint8_t a[16];
+	uint8_t b[16];
+	int64_t packets, bytes;
+	int64_t directions[2][2]; /* [a to b, b to a][packets, bytes] */
+};
 
 /* conversation: addr_a is the lower address; each direction counted on its own.  The events
  * of one call (one pull of the source) that share a conversation and a window become one
@@ -129,6 +119,11 @@ static uint32_t conversation_stage(void *ctx, const uint8_t *in, uint32_t count,
 				   uint32_t in_length, uint8_t *out, uint32_t out_length)
 {
 	const struct flow_stage *stage = ctx;
+	WEIR_ASSERT(in_length == sizeof(struct weir_packet_event));
+	WEIR_ASSERT(out_length == sizeof(struct conversation_row));
+	const struct weir_packet_event *events = (const struct weir_packet_event *)(const void *)in;
+	struct conversation_row *rows_at = (struct conversation_row *)(void *)out;
+	const int64_t window_ns = stage->window_ns;
 	/* The smallest table at most half full: no clearing cost beyond the call's need. */
 	uint32_t size = 64;
 	while (size < 2 * count && size < MERGE_SLOTS)
@@ -136,21 +131,18 @@ static uint32_t conversation_stage(void *ctx, const uint8_t *in, uint32_t count,
 	uint16_t slots[MERGE_SLOTS]; /* 0: empty, else the row's index + 1 */
 	memset(slots, 0, sizeof(slots[0]) * size);
 	uint32_t rows = 0;
-	bool has_window = false;
 	int64_t window = 0, window_start = 0; /* the window of the last event */
 	for (uint32_t i = 0; i < count; i++) {
-		const uint8_t *event = in + (size_t)i * in_length;
-		const uint8_t *src = event + stage->in_src, *dst = event + stage->in_dst;
-		bool forward = address_compare(src, dst) <= 0;
-		const uint8_t *a = forward ? src : dst, *b = forward ? dst : src;
-		int64_t bytes = get_i64(event, stage->in_bytes);
-		int64_t ts = get_i64(event, stage->in_ts);
-		if (!has_window || !in_window(ts, window_start, stage->window_ns)) {
-			window = weir_floor_div(ts, stage->window_ns);
-			window_start = window * stage->window_ns;
-			has_window = true;
+		const struct weir_packet_event *event = &events[i];
+		uint32_t backward = address_compare(event->src, event->dst) > 0;
+		const uint8_t *a = backward ? event->dst : event->src;
+		const uint8_t *b = backward ? event->src : event->dst;
+		int64_t bytes = event->bytes, ts = event->ts;
+		if (i == 0 || !in_window(ts, window_start, window_ns)) {
+			window = weir_floor_div(ts, window_ns);
+			window_start = window * window_ns;
 		}
-		uint8_t *row = NULL;
+		struct conversation_row *row = NULL;
 		/* A long probe, or a new conversation once the table is half full (a call larger
 		 * than MERGE_SLOTS / 2): own row. */
 		uint32_t slot = merge_slot(a, b, window, size - 1);
@@ -160,31 +152,28 @@ static uint32_t conversation_stage(void *ctx, const uint8_t *in, uint32_t count,
 					slots[slot] = (uint16_t)(rows + 1);
 				break;
 			}
-			uint8_t *candidate = out + (size_t)(slots[slot] - 1) * out_length;
-			int64_t candidate_ts = get_i64(candidate, stage->out_ts);
-			if (in_window(candidate_ts, window_start, stage->window_ns) &&
-			    address_equal(candidate + stage->out_a, a) &&
-			    address_equal(candidate + stage->out_b, b)) {
+			struct conversation_row *candidate = &rows_at[slots[slot] - 1];
+			if (in_window(candidate->ts, window_start, window_ns) &&
+			    address_equal(candidate->a, a) && address_equal(candidate->b, b)) {
 				row = candidate;
 				break;
 			}
 			slot = (slot + 1) & (size - 1);
 		}
-		if (row != NULL) {
-			merge_event(stage, row, forward, ts, bytes);
-			continue;
+		if (row == NULL) {
+			row = &rows_at[rows++];
+			memset(row, 0, sizeof(*row));
+			row->ts = ts;
+			row->first_ts = ts;
+			memcpy(row->a, a, 16);
+			memcpy(row->b, b, 16);
 		}
-		row = out + (size_t)rows++ * out_length;
-		put_i64(row, stage->out_ts, ts);
-		put_i64(row, stage->out_first_ts, ts);
-		memcpy(row + stage->out_a, a, 16);
-		memcpy(row + stage->out_b, b, 16);
-		put_i64(row, stage->out_packets, 1);
-		put_i64(row, stage->out_bytes, bytes);
-		put_i64(row, stage->out_packets_ab, forward);
-		put_i64(row, stage->out_bytes_ab, forward ? bytes : 0);
-		put_i64(row, stage->out_packets_ba, !forward);
-		put_i64(row, stage->out_bytes_ba, forward ? 0 : bytes);
+		row->ts = ts > row->ts ? ts : row->ts;
+		row->first_ts = ts < row->first_ts ? ts : row->first_ts;
+		row->packets++;
+		row->bytes += bytes;
+		row->directions[backward][0]++;
+		row->directions[backward][1] += bytes;
 	}
 	WEIR_ASSERT(rows <= count);
 	WEIR_ASSERT(count == 0 || rows > 0);
@@ -267,6 +256,27 @@ static int syn_filter_stage(struct weir_job *job)
 	return weir_job_append_stage(job, syn_stage, filter, tail, 1, component);
 }
 
+/* Whether the stage's schemas are laid out as struct weir_packet_event and conversation_row. */
+static bool conversation_layouts_match(const struct flow_stage *stage)
+{
+	return stage->in.record_length == sizeof(struct weir_packet_event) &&
+	       stage->in_ts == offsetof(struct weir_packet_event, ts) &&
+	       stage->in_src == offsetof(struct weir_packet_event, src) &&
+	       stage->in_dst == offsetof(struct weir_packet_event, dst) &&
+	       stage->in_bytes == offsetof(struct weir_packet_event, bytes) &&
+	       stage->out.record_length == sizeof(struct conversation_row) &&
+	       stage->out_ts == offsetof(struct conversation_row, ts) &&
+	       stage->out_first_ts == offsetof(struct conversation_row, first_ts) &&
+	       stage->out_a == offsetof(struct conversation_row, a) &&
+	       stage->out_b == offsetof(struct conversation_row, b) &&
+	       stage->out_packets == offsetof(struct conversation_row, packets) &&
+	       stage->out_bytes == offsetof(struct conversation_row, bytes) &&
+	       stage->out_packets_ab == offsetof(struct conversation_row, directions[0][0]) &&
+	       stage->out_bytes_ab == offsetof(struct conversation_row, directions[0][1]) &&
+	       stage->out_packets_ba == offsetof(struct conversation_row, directions[1][0]) &&
+	       stage->out_bytes_ba == offsetof(struct conversation_row, directions[1][1]);
+}
+
 static int shape_stage(struct weir_job *job, enum weir_flow_group group, int64_t window_ns)
 {
 	const struct weir_schema *tail = weir_job_tail_schema(job);
@@ -297,6 +307,13 @@ static int shape_stage(struct weir_job *job, enum weir_flow_group group, int64_t
 	stage->out_first_ts = host ? 0 : offset_of(&stage->out, "first_ts");
 	stage->out_packets = host ? 0 : offset_of(&stage->out, "packets");
 	stage->window_ns = window_ns;
+	if (!host && !conversation_layouts_match(stage))
+		rc = weir_job_fail(job, -EINVAL, "flows: conversation needs packet events as a "
+				   "packet source makes them (%s)", WEIR_PACKET_SCHEMA);
+	if (rc != 0) {
+		stage_free(stage);
+		return rc;
+	}
 	struct weir_component component = {.ctx = stage, .destroy = stage_free};
 	return weir_job_append_stage(job, host ? host_stage : conversation_stage, stage,
 				     &stage->out, host ? 2 : 1, component);
