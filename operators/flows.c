@@ -25,7 +25,8 @@ struct flow_stage {
 	uint32_t in_ts, in_src, in_dst, in_bytes;
 	uint32_t out_ts, out_bytes, out_a, out_b;
 	uint32_t out_packets_ab, out_bytes_ab, out_packets_ba, out_bytes_ba;
-	uint32_t out_first_ts, out_packets; /* conversation: a row may merge several events */
+	/* conversation: a row may merge several events */
+	uint32_t out_first_ts, out_last_ts, out_packets;
 	int64_t window_ns;		    /* rows merge only within one window */
 };
 
@@ -97,7 +98,7 @@ static bool in_window(int64_t ts, int64_t start, int64_t size)
  * checks every offset).  The stage runs once per packet, so its field offsets are constants
  * (as the packet events' are: struct weir_packet_event) rather than loads from the stage. */
 struct conversation_row {
-	int64_t ts, first_ts;
+	int64_t ts, first_ts, last_ts;
 	uint8_t a[16];
 	uint8_t b[16];
 	int64_t packets, bytes;
@@ -106,8 +107,10 @@ struct conversation_row {
 
 /* conversation: addr_a is the lower address; each direction counted on its own.  The events
  * of one call (one pull of the source) that share a conversation and a window become one
- * row: packets, bytes and both directions summed, ts the latest time (what the watermark
- * observes, in the same window) and first_ts the earliest.  The window sums these columns,
+ * row: packets, bytes and both directions summed, first_ts and last_ts the earliest and
+ * latest time, and ts the time of its first event, where the row travels: route observes the
+ * watermark row by row, and the latest time would move it past rows routed after this one
+ * (as in the window's combine, operators/window.c).  The window sums these columns,
  * so its rows are those of one row per event, while the exchange and the window's table see
  * a row per conversation and pull (in the DPDK source's 512-frame pulls of data/sample.pcap,
  * 26 rows per 100 events).  Rows keep the order of each conversation's first event in the
@@ -165,11 +168,12 @@ static uint32_t conversation_stage(void *ctx, const uint8_t *in, uint32_t count,
 			memset(row, 0, sizeof(*row));
 			row->ts = ts;
 			row->first_ts = ts;
+			row->last_ts = ts;
 			memcpy(row->a, a, 16);
 			memcpy(row->b, b, 16);
 		}
-		row->ts = ts > row->ts ? ts : row->ts;
 		row->first_ts = ts < row->first_ts ? ts : row->first_ts;
+		row->last_ts = ts > row->last_ts ? ts : row->last_ts;
 		row->packets++;
 		row->bytes += bytes;
 		row->directions[backward][0]++;
@@ -231,7 +235,7 @@ static uint32_t syn_stage(void *ctx, const uint8_t *in, uint32_t count, uint32_t
 }
 
 static const char *const conversation_schema =
-	"ts:ts,first_ts:ts,addr_a:ip,addr_b:ip,packets:i64,bytes:i64,packets_a_to_b:i64,"
+	"ts:ts,first_ts:ts,last_ts:ts,addr_a:ip,addr_b:ip,packets:i64,bytes:i64,packets_a_to_b:i64,"
 	"bytes_a_to_b:i64,packets_b_to_a:i64,bytes_b_to_a:i64";
 static const char *const host_schema =
 	"ts:ts,host:ip,bytes:i64,packets_sent:i64,bytes_sent:i64,packets_received:i64,"
@@ -267,6 +271,7 @@ static bool conversation_layouts_match(const struct flow_stage *stage)
 	       stage->out.record_length == sizeof(struct conversation_row) &&
 	       stage->out_ts == offsetof(struct conversation_row, ts) &&
 	       stage->out_first_ts == offsetof(struct conversation_row, first_ts) &&
+	       stage->out_last_ts == offsetof(struct conversation_row, last_ts) &&
 	       stage->out_a == offsetof(struct conversation_row, a) &&
 	       stage->out_b == offsetof(struct conversation_row, b) &&
 	       stage->out_packets == offsetof(struct conversation_row, packets) &&
@@ -305,6 +310,7 @@ static int shape_stage(struct weir_job *job, enum weir_flow_group group, int64_t
 		offset_of(&stage->out, host ? "packets_received" : "packets_b_to_a");
 	stage->out_bytes_ba = offset_of(&stage->out, host ? "bytes_received" : "bytes_b_to_a");
 	stage->out_first_ts = host ? 0 : offset_of(&stage->out, "first_ts");
+	stage->out_last_ts = host ? 0 : offset_of(&stage->out, "last_ts");
 	stage->out_packets = host ? 0 : offset_of(&stage->out, "packets");
 	stage->window_ns = window_ns;
 	if (!host && !conversation_layouts_match(stage))
@@ -346,7 +352,7 @@ int weir_job_flows(struct weir_job *job, enum weir_flow_group group, int64_t win
 			 "sum:packets=packets,sum:bytes=bytes,"
 			 "sum:packets_a_to_b=packets_a_to_b,sum:bytes_a_to_b=bytes_a_to_b,"
 			 "sum:packets_b_to_a=packets_b_to_a,sum:bytes_b_to_a=bytes_b_to_a,"
-			 "min:first_ts=first_seen,max:ts=last_seen");
+			 "min:first_ts=first_seen,max:last_ts=last_seen");
 		break;
 	case WEIR_FLOWS_SYN:
 		rc = syn_filter_stage(job);

@@ -1396,12 +1396,18 @@ static int window_configure(struct window_op *op, struct weir_job *job,
 /* ---- combine: the first phase of a two-phase aggregate (spec->combine) ----
  *
  * A stage after key_by, on the worker that pulled the records: the records of one pull that
- * share a key and a pane become one partial row (the key, the latest time, weir_count events,
- * and per aggregated column its sum, min or max as the window needs it), so one row per key
- * and pane crosses the rings and reaches the window's table.  The window then aggregates the
- * partials (sums of sums, the min of mins, count and avg weighted by weir_count).  A merged
- * row's time stays in its pane, so its windows, its late verdict and the watermark it moves
- * are those of its records. */
+ * share a key and a pane become one partial row (the key, a time, weir_count events, and per
+ * aggregated column its sum, min or max as the window needs it), so one row per key and pane
+ * crosses the rings and reaches the window's table.  The window then aggregates the partials
+ * (sums of sums, the min of mins, count and avg weighted by weir_count).
+ *
+ * A row travels where its first record was and carries that record's time: route observes
+ * the watermark row by row, and a batch's watermark must never count a record that travels
+ * after it.  Had the row carried its latest record's time, that time would move the
+ * watermark ahead of rows routed after it, which were not late at their own records' places
+ * (a window fired before them: late rows the run without combine did not have).  The later
+ * records' times reach the watermark through the rows of later pulls; each record merged into
+ * a row travels earlier than it came, so it is never later than without combine. */
 
 #define COMBINE_SLOTS 2048u /* the merge table's most slots (a power of two): 1024 rows */
 #define COMBINE_PROBES 8u
@@ -1502,12 +1508,10 @@ static void combine_fold(const struct combine_column *column, uint8_t *row,
 	memcpy(row + column->out_offset, &a, 8);
 }
 
-/* Adds @record to the partial row @row of its key and pane. */
+/* Adds @record to the partial row @row of its key and pane (whose time stays its first
+ * record's). */
 static void combine_add(const struct combiner *c, uint8_t *row, const uint8_t *record)
 {
-	int64_t time = load_i64(record + c->time_in);
-	if (time > load_i64(row + c->time_out))
-		memcpy(row + c->time_out, &time, 8);
 	int64_t count = load_i64(row + c->count_out) + 1;
 	memcpy(row + c->count_out, &count, 8);
 	for (uint32_t i = 0; i < c->column_count; i++)

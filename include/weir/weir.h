@@ -140,9 +140,11 @@ struct weir_window_spec {
 	 * crosses the rings instead of every record; the window then merges the partials.  The
 	 * rows are those without it.  Pays when a pull holds many records per key (YSB: 100
 	 * campaigns); costs a little when keys rarely repeat.  For count, sum, min, max, avg and
-	 * max_by (not distinct, not with weight_column); late records then reach a late sink as
-	 * partial rows: the key columns, the time column (the latest merged), weir_count (events
-	 * merged) and one weir_* column per partial. */
+	 * max_by (not distinct, not with weight_column).  A partial row travels where its first
+	 * record was, with that record's time, so no record is later than without it (a record
+	 * merged into an earlier row may be less late).  Late records reach a late sink as
+	 * partial rows: the key columns, the time column, weir_count (events merged) and one
+	 * weir_* column per partial. */
 	bool combine;
 };
 

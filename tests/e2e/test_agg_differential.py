@@ -277,6 +277,13 @@ def main():
         agg_case(weir, tmp, "combine sliding:900,400 key=card,merchant", data, expected,
                  ["card", "merchant"], "sliding:900,400", 3, seed=611,
                  out_of_orderness=DISORDER, extra=["--combine"])
+        # Small batches put batch boundaries inside each pull: a merged row must not carry
+        # a time that moves the watermark past rows routed after it (no event is late here).
+        expected = reference(events, ["card"], 300, 100)
+        for workers in (2, 3):
+            agg_case(weir, tmp, "combine batch=32 sliding:300,100 key=card", data, expected,
+                     ["card"], "sliding:300,100", workers, seed=620 + workers,
+                     out_of_orderness=DISORDER, extra=["--combine", "--batch", "32"])
 
         # Skew: a single hot key, rings of 2 slots, batches of 16, 4 workers.
         hot = os.path.join(tmp, "hot.csv")
