@@ -58,6 +58,15 @@ int weir_schema_add(struct weir_schema *schema, const char *name, enum weir_type
 /* Returns: the field's index, or -ENOENT. */
 int weir_schema_find(const struct weir_schema *schema, const char *name);
 
+/* Whether @schema has a field @name at byte @offset (C structs that mirror a schema check
+ * their layout with it). */
+static inline bool weir_schema_has_field_at(const struct weir_schema *schema, const char *name,
+					    size_t offset)
+{
+	int index = weir_schema_find(schema, name);
+	return index >= 0 && schema->fields[index].offset == offset;
+}
+
 /* The type's name as weir_schema_parse spells it ("i64", "str"...). */
 const char *weir_type_name(enum weir_type type);
 

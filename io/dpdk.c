@@ -429,7 +429,7 @@ int weir_job_source_dpdk(struct weir_job *job, const char *eal_arguments, uint16
 	pthread_mutex_init(&source->lock, NULL);
 	rc = weir_schema_parse(&source->schema, WEIR_PACKET_SCHEMA, message, sizeof(message));
 	WEIR_VERIFY(rc == 0);
-	weir_packet_schema_check(&source->schema);
+	WEIR_VERIFY(weir_packet_schema_is_native(&source->schema));
 	struct weir_source as_source = {
 		.vtable = &dpdk_vtable, .ctx = source, .schema = &source->schema};
 	struct weir_component component = {

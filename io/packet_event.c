@@ -2,26 +2,23 @@
 
 #include <stddef.h>
 
-#include "core/assert.h"
 
-static void check_field(const struct weir_schema *schema, const char *name, size_t offset)
+bool weir_packet_schema_is_native(const struct weir_schema *schema)
 {
-	int index = weir_schema_find(schema, name);
-	WEIR_VERIFY(index >= 0);
-	WEIR_VERIFY(schema->fields[index].offset == offset);
-}
-
-void weir_packet_schema_check(const struct weir_schema *schema)
-{
-	WEIR_VERIFY(schema->record_length == sizeof(struct weir_packet_event));
-	check_field(schema, "ts", offsetof(struct weir_packet_event, ts));
-	check_field(schema, "src", offsetof(struct weir_packet_event, src));
-	check_field(schema, "dst", offsetof(struct weir_packet_event, dst));
-	check_field(schema, "sport", offsetof(struct weir_packet_event, sport));
-	check_field(schema, "dport", offsetof(struct weir_packet_event, dport));
-	check_field(schema, "proto", offsetof(struct weir_packet_event, proto));
-	check_field(schema, "tcp_flags", offsetof(struct weir_packet_event, tcp_flags));
-	check_field(schema, "bytes", offsetof(struct weir_packet_event, bytes));
+	return schema->record_length == sizeof(struct weir_packet_event) &&
+	       weir_schema_has_field_at(schema, "ts", offsetof(struct weir_packet_event, ts)) &&
+	       weir_schema_has_field_at(schema, "src", offsetof(struct weir_packet_event, src)) &&
+	       weir_schema_has_field_at(schema, "dst", offsetof(struct weir_packet_event, dst)) &&
+	       weir_schema_has_field_at(schema, "sport",
+					offsetof(struct weir_packet_event, sport)) &&
+	       weir_schema_has_field_at(schema, "dport",
+					offsetof(struct weir_packet_event, dport)) &&
+	       weir_schema_has_field_at(schema, "proto",
+					offsetof(struct weir_packet_event, proto)) &&
+	       weir_schema_has_field_at(schema, "tcp_flags",
+					offsetof(struct weir_packet_event, tcp_flags)) &&
+	       weir_schema_has_field_at(schema, "bytes",
+					offsetof(struct weir_packet_event, bytes));
 }
 
 void weir_packet_counters_add(struct weir_packet_counters *into,

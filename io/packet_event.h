@@ -5,6 +5,7 @@
 #ifndef WEIR_IO_PACKET_EVENT_H
 #define WEIR_IO_PACKET_EVENT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,9 +23,9 @@ struct weir_packet_event {
 	int64_t sport, dport, proto, tcp_flags, bytes;
 };
 
-/* Verifies that @schema, parsed from WEIR_PACKET_SCHEMA, is laid out as struct
- * weir_packet_event (a programmer error otherwise). */
-void weir_packet_schema_check(const struct weir_schema *schema);
+/* Whether @schema is laid out as struct weir_packet_event (WEIR_PACKET_SCHEMA parsed is;
+ * the packet sources verify it, the flow stages require it of their input). */
+bool weir_packet_schema_is_native(const struct weir_schema *schema);
 
 /* Parses one frame, counts it, and writes its event at @record (8-byte aligned) when it has
  * hosts.  Returns: 1 if an event was written, 0 if the frame was only counted. */

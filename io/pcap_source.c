@@ -432,7 +432,7 @@ int weir_job_source_pcap(struct weir_job *job, const char *path)
 	char message[256];
 	int rc = weir_schema_parse(&source->schema, WEIR_PACKET_SCHEMA, message, sizeof(message));
 	WEIR_VERIFY(rc == 0);
-	weir_packet_schema_check(&source->schema);
+	WEIR_VERIFY(weir_packet_schema_is_native(&source->schema));
 	rc = pcap_map(source, job, path);
 	if (rc == 0)
 		rc = capture_header(source, job);

@@ -19,15 +19,13 @@
 #include "io/packet_event.h"
 #include "operators/window.h"
 
+/* In: packet events (struct weir_packet_event).  Out: the grouping's rows; host rows at the
+ * offsets below, conversation rows as struct conversation_row. */
 struct flow_stage {
-	struct weir_schema in;	/* WEIR_PACKET_SCHEMA */
 	struct weir_schema out; /* what the grouping keys and sums */
-	uint32_t in_ts, in_src, in_dst, in_bytes;
-	uint32_t out_ts, out_bytes, out_a, out_b;
+	uint32_t out_ts, out_bytes, out_a; /* host only */
 	uint32_t out_packets_ab, out_bytes_ab, out_packets_ba, out_bytes_ba;
-	/* conversation: a row may merge several events */
-	uint32_t out_first_ts, out_last_ts, out_packets;
-	int64_t window_ns;		    /* rows merge only within one window */
+	int64_t window_ns; /* conversation rows merge only within one window */
 };
 
 static uint32_t offset_of(const struct weir_schema *schema, const char *name)
@@ -189,15 +187,15 @@ static uint32_t host_stage(void *ctx, const uint8_t *in, uint32_t count, uint32_
 			   uint8_t *out, uint32_t out_length)
 {
 	const struct flow_stage *stage = ctx;
+	WEIR_ASSERT(in_length == sizeof(struct weir_packet_event));
+	const struct weir_packet_event *events = (const struct weir_packet_event *)(const void *)in;
 	for (uint32_t i = 0; i < count; i++) {
-		const uint8_t *event = in + (size_t)i * in_length;
-		int64_t bytes;
-		memcpy(&bytes, event + stage->in_bytes, 8);
+		const struct weir_packet_event *event = &events[i];
+		int64_t bytes = event->bytes;
 		for (uint32_t side = 0; side < 2; side++) {
 			uint8_t *row = out + (size_t)(2 * i + side) * out_length;
-			memcpy(row + stage->out_ts, event + stage->in_ts, 8);
-			uint32_t address = side == 0 ? stage->in_src : stage->in_dst;
-			memcpy(row + stage->out_a, event + address, 16);
+			put_i64(row, stage->out_ts, event->ts);
+			memcpy(row + stage->out_a, side == 0 ? event->src : event->dst, 16);
 			put_i64(row, stage->out_bytes, bytes);
 			put_i64(row, stage->out_packets_ab, side == 0); /* sent */
 			put_i64(row, stage->out_bytes_ab, side == 0 ? bytes : 0);
@@ -260,66 +258,56 @@ static int syn_filter_stage(struct weir_job *job)
 	return weir_job_append_stage(job, syn_stage, filter, tail, 1, component);
 }
 
-/* Whether the stage's schemas are laid out as struct weir_packet_event and conversation_row. */
-static bool conversation_layouts_match(const struct flow_stage *stage)
+/* Whether @out (conversation_schema parsed) is laid out as struct conversation_row. */
+static bool conversation_row_matches(const struct weir_schema *out)
 {
-	return stage->in.record_length == sizeof(struct weir_packet_event) &&
-	       stage->in_ts == offsetof(struct weir_packet_event, ts) &&
-	       stage->in_src == offsetof(struct weir_packet_event, src) &&
-	       stage->in_dst == offsetof(struct weir_packet_event, dst) &&
-	       stage->in_bytes == offsetof(struct weir_packet_event, bytes) &&
-	       stage->out.record_length == sizeof(struct conversation_row) &&
-	       stage->out_ts == offsetof(struct conversation_row, ts) &&
-	       stage->out_first_ts == offsetof(struct conversation_row, first_ts) &&
-	       stage->out_last_ts == offsetof(struct conversation_row, last_ts) &&
-	       stage->out_a == offsetof(struct conversation_row, a) &&
-	       stage->out_b == offsetof(struct conversation_row, b) &&
-	       stage->out_packets == offsetof(struct conversation_row, packets) &&
-	       stage->out_bytes == offsetof(struct conversation_row, bytes) &&
-	       stage->out_packets_ab == offsetof(struct conversation_row, directions[0][0]) &&
-	       stage->out_bytes_ab == offsetof(struct conversation_row, directions[0][1]) &&
-	       stage->out_packets_ba == offsetof(struct conversation_row, directions[1][0]) &&
-	       stage->out_bytes_ba == offsetof(struct conversation_row, directions[1][1]);
+	static const struct {
+		const char *name;
+		size_t offset;
+	} fields[] = {
+		{"ts", offsetof(struct conversation_row, ts)},
+		{"first_ts", offsetof(struct conversation_row, first_ts)},
+		{"last_ts", offsetof(struct conversation_row, last_ts)},
+		{"addr_a", offsetof(struct conversation_row, a)},
+		{"addr_b", offsetof(struct conversation_row, b)},
+		{"packets", offsetof(struct conversation_row, packets)},
+		{"bytes", offsetof(struct conversation_row, bytes)},
+		{"packets_a_to_b", offsetof(struct conversation_row, directions[0][0])},
+		{"bytes_a_to_b", offsetof(struct conversation_row, directions[0][1])},
+		{"packets_b_to_a", offsetof(struct conversation_row, directions[1][0])},
+		{"bytes_b_to_a", offsetof(struct conversation_row, directions[1][1])},
+	};
+	bool match = out->record_length == sizeof(struct conversation_row);
+	for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++)
+		match = match && weir_schema_has_field_at(out, fields[f].name, fields[f].offset);
+	return match;
 }
 
 static int shape_stage(struct weir_job *job, enum weir_flow_group group, int64_t window_ns)
 {
 	const struct weir_schema *tail = weir_job_tail_schema(job);
-	if (tail == NULL || weir_schema_find(tail, "tcp_flags") < 0)
-		return weir_job_fail(job, -EINVAL, "flows: needs a packet source first");
+	if (tail == NULL || !weir_packet_schema_is_native(tail))
+		return weir_job_fail(job, -EINVAL, "flows: needs packet events as a packet source "
+				     "makes them (%s) first", WEIR_PACKET_SCHEMA);
 	struct flow_stage *stage = weir_mem_alloc(sizeof(*stage), 8, WEIR_MEM_ARENA_DEFAULT);
 	if (stage == NULL)
 		return weir_job_fail(job, -ENOMEM, "flows: out of memory");
-	stage->in = *tail;
 	bool host = group == WEIR_FLOWS_HOST;
 	char message[128];
 	int rc = weir_schema_parse(&stage->out, host ? host_schema : conversation_schema, message,
 				   sizeof(message));
 	WEIR_VERIFY(rc == 0);
-	stage->in_ts = offset_of(tail, "ts");
-	stage->in_src = offset_of(tail, "src");
-	stage->in_dst = offset_of(tail, "dst");
-	stage->in_bytes = offset_of(tail, "bytes");
-	stage->out_ts = offset_of(&stage->out, "ts");
-	stage->out_bytes = offset_of(&stage->out, "bytes");
-	stage->out_a = offset_of(&stage->out, host ? "host" : "addr_a");
-	stage->out_b = host ? 0 : offset_of(&stage->out, "addr_b");
-	stage->out_packets_ab = offset_of(&stage->out, host ? "packets_sent" : "packets_a_to_b");
-	stage->out_bytes_ab = offset_of(&stage->out, host ? "bytes_sent" : "bytes_a_to_b");
-	stage->out_packets_ba =
-		offset_of(&stage->out, host ? "packets_received" : "packets_b_to_a");
-	stage->out_bytes_ba = offset_of(&stage->out, host ? "bytes_received" : "bytes_b_to_a");
-	stage->out_first_ts = host ? 0 : offset_of(&stage->out, "first_ts");
-	stage->out_last_ts = host ? 0 : offset_of(&stage->out, "last_ts");
-	stage->out_packets = host ? 0 : offset_of(&stage->out, "packets");
-	stage->window_ns = window_ns;
-	if (!host && !conversation_layouts_match(stage))
-		rc = weir_job_fail(job, -EINVAL, "flows: conversation needs packet events as a "
-				   "packet source makes them (%s)", WEIR_PACKET_SCHEMA);
-	if (rc != 0) {
-		stage_free(stage);
-		return rc;
+	WEIR_VERIFY(host || conversation_row_matches(&stage->out));
+	if (host) {
+		stage->out_ts = offset_of(&stage->out, "ts");
+		stage->out_bytes = offset_of(&stage->out, "bytes");
+		stage->out_a = offset_of(&stage->out, "host");
+		stage->out_packets_ab = offset_of(&stage->out, "packets_sent");
+		stage->out_bytes_ab = offset_of(&stage->out, "bytes_sent");
+		stage->out_packets_ba = offset_of(&stage->out, "packets_received");
+		stage->out_bytes_ba = offset_of(&stage->out, "bytes_received");
 	}
+	stage->window_ns = window_ns;
 	struct weir_component component = {.ctx = stage, .destroy = stage_free};
 	return weir_job_append_stage(job, host ? host_stage : conversation_stage, stage,
 				     &stage->out, host ? 2 : 1, component);
