@@ -28,8 +28,8 @@
  *   (window, campaign) order, then the total), compared by bench.c.
  * - Memory ceiling: streaming reads of the baseline's buffer (every word; one u64 per record),
  *   best of three, reported as GB/s and the records/s that bandwidth allows at 78 B each; and
- *   every word read by one thread per online core at once (each a contiguous share), which
- *   bounds how far several workers can scale while they stream their input from memory. */
+ *   every word read by one thread per online core at once (each a contiguous share): what
+ *   the memory gives several cores together, against which the workers' scaling is read. */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>

@@ -222,6 +222,36 @@ def agg_case(weir, tmp, label, data, expected, keys, window, workers, seed,
         print(f"     command: {' '.join(args)}", flush=True)
 
 
+def max_by_case(weir, tmp, data, events, extra, label):
+    """`max_by:ts:amount` renamed with =NAME (only ts and amount are projected, not the
+    spec's text): per window and card, the time of the largest amount (ties: the later)."""
+    out = os.path.join(tmp, f"max-by-{len(failures)}-{time.monotonic_ns()}.jsonl")
+    args = [weir, "agg", "--input", data, "--schema", SCHEMA, "--time", "ts", "--key", "card",
+            "--window", "tumbling:1000", "--agg", "count=n,max_by:ts:amount=at_max",
+            "--out-of-orderness", str(DISORDER), "--workers", "2", "--no-pin", "--out", out]
+    result = run(args + list(extra))
+    if result is None or result.returncode != 0:
+        fail(label, f"{' '.join(args + list(extra))}: "
+                    f"{'timeout' if result is None else tail(result.stderr)}")
+        return
+    best = {}
+    for ts, card, _, amount in events:
+        key = (ts // 1000 * 1000, card)
+        best[key] = max(best.get(key, (amount, ts)), (amount, ts))
+    rows = {(r["window_start"], r["card"]): (r["n"], r["at_max"])
+            for r in parse_jsonl(out, label)}
+    counts = {}
+    for ts, card, _, _ in events:
+        counts[(ts // 1000 * 1000, card)] = counts.get((ts // 1000 * 1000, card), 0) + 1
+    want = {key: (counts[key], best[key][1]) for key in best}
+    if rows != want:
+        wrong = [k for k in want if rows.get(k) != want[k]][:3]
+        fail(label, f"{len(rows)} rows, expected {len(want)}; e.g. "
+                    f"{[(k, rows.get(k), want[k]) for k in wrong]}")
+    else:
+        print(f"ok   {label}: {len(rows)} rows match", flush=True)
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: test_agg_differential.py PATH/TO/weir")
@@ -284,6 +314,11 @@ def main():
             agg_case(weir, tmp, "combine batch=32 sliding:300,100 key=card", data, expected,
                      ["card"], "sliding:300,100", workers, seed=620 + workers,
                      out_of_orderness=DISORDER, extra=["--combine", "--batch", "32"])
+
+        # max_by with renamed aggregates (weir agg once projected 'ts:amount' and 'n').
+        max_by_case(weir, tmp, data, events, [], "max_by:ts:amount=at_max count=n")
+        max_by_case(weir, tmp, data, events, ["--combine"],
+                    "combine max_by:ts:amount=at_max count=n")
 
         # Skew: a single hot key, rings of 2 slots, batches of 16, 4 workers.
         hot = os.path.join(tmp, "hot.csv")
